@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// JSON Lines (https://jsonlines.org): one JSON object per line. Reading reports
+/// "FILE:LINE: problem; fix" and skips blank lines; writing is atomic.
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "rlhf/core/error.hpp"
+#include "rlhf/io/atomic_file.hpp"
+
+namespace rlhf::data {
+
+/// Where a record came from, for error messages: "FILE:LINE".
+struct source_location {
+  std::string file;
+  std::size_t line = 0;
+  std::string str() const { return file + ":" + std::to_string(line); }
+};
+
+/// Throws rlhf::format_error "FILE:LINE: parts..." (the parts should say what is wrong and
+/// what to do).
+template <class... A>
+[[noreturn]] void fail_at(const source_location& where, const A&... parts) {
+  RLHF_THROW(format_error, where.str(), ": ", parts...);
+}
+
+/// Calls `fn(record, where)` for each non-blank line of the JSONL file `path`, in file order.
+/// A line that is not a JSON object is an rlhf::format_error naming the file and line; a
+/// missing file is an rlhf::io_error. CRLF line ends and a UTF-8 byte-order mark are accepted.
+/// Returns the number of records.
+inline std::size_t for_each_jsonl(const std::filesystem::path& path,
+                                  const std::function<void(const nlohmann::json&, const source_location&)>& fn) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    RLHF_THROW(io_error, "cannot read ", path.string(), ": no such file; check the path");
+  std::ifstream is(path, std::ios::binary);
+  if (!is) RLHF_THROW(io_error, "cannot open ", path.string());
+  source_location where{path.string(), 0};
+  std::string line;
+  std::size_t records = 0;
+  while (std::getline(is, line)) {
+    ++where.line;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::string_view text = line;
+    if (where.line == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+    if (text.find_first_not_of(" \t\f\v") == std::string_view::npos) continue;
+    nlohmann::json record;
+    try {
+      record = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      fail_at(where, "invalid JSON (", e.what(), "); each line must be one JSON object");
+    }
+    if (!record.is_object())
+      fail_at(where, "a JSON ", record.type_name(), " where an object is required; each line must be one JSON object");
+    fn(record, where);
+    ++records;
+  }
+  if (is.bad()) RLHF_THROW(io_error, "reading ", path.string(), " failed at line ", where.line);
+  return records;
+}
+
+/// One compact JSON line (no newline). Bytes that are not valid UTF-8 (a byte-level model can
+/// generate them) become U+FFFD instead of failing the whole file: JSON text must be UTF-8,
+/// and the exact bytes stay recoverable from the token ids written beside the text.
+inline std::string to_jsonl_line(const nlohmann::json& record) {
+  return record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// Writes one compact JSON value per line to `path`, atomically (a reader never sees a
+/// half-written file).
+inline void write_jsonl(const std::filesystem::path& path, std::span<const nlohmann::json> records) {
+  io::write_atomically(path, [&](std::ostream& os) {
+    for (const nlohmann::json& r : records) os << to_jsonl_line(r) << '\n';
+  });
+}
+
+/// Streams records to a JSONL file that appears, complete, only on commit(); destroyed
+/// without commit() (an error mid-way) it leaves any existing file untouched.
+class jsonl_writer {
+ public:
+  explicit jsonl_writer(std::filesystem::path path) : file_(std::move(path)) {}
+  void write(const nlohmann::json& record) {
+    file_.stream() << to_jsonl_line(record) << '\n';
+    ++count_;
+  }
+  /// Records written so far.
+  std::size_t size() const noexcept { return count_; }
+  /// Makes the file visible under its name (rlhf::io_error on failure).
+  void commit() { file_.commit(); }
+
+ private:
+  io::atomic_output_file file_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace rlhf::data

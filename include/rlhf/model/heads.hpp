@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// Output heads of rlhf::transformer, as policies: the same backbone class becomes a language
+/// model, a reward model / critic, or a token reward model by changing one template argument.
+///
+/// A head is a type with
+///  - `static constexpr std::size_t output_rank`: 2 for (B, T) outputs, 3 for (B, T, V);
+///  - `static std::vector<head_tensor> tensors(const gpt2_config&)`: its own parameters
+///    (appended to the transformer's parameter table, Hugging Face names);
+///  - `static index_t decode_width(const gpt2_config&)`: numbers per row a decode session returns;
+///  - `template <compute_backend Backend, class T> class state` with
+///      `forward(ctx) -> xt::xtensor<T, output_rank>`  (outputs at padded positions are 0),
+///      `backward(ctx, d_output)`  (accumulates into ctx.dx, ctx.dwte, ctx.grads),
+///      `decode(ctx, x (n, C), out (n, decode_width))`  (sessions: last-position rows only).
+/// docs/transformer.md ("Adding a head") walks through writing one.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <xtensor/xtensor.hpp>
+
+#include "rlhf/backend/backend.hpp"
+#include "rlhf/core/error.hpp"
+#include "rlhf/core/view.hpp"
+#include "rlhf/data/token_batch.hpp"
+#include "rlhf/model/gpt2_config.hpp"
+#include "rlhf/model/transformer/parameter_table.hpp"
+
+namespace rlhf {
+
+/// What the transformer hands its head: the final LayerNorm output and the tied embedding, with
+/// their gradients, plus the head's own tensors. Shapes in B/T/C/V letters; N = B·T.
+template <class Backend, class T>
+struct head_context {
+  using space = typename Backend::space;
+  const gpt2_config* config = nullptr;
+  index_t batch = 0;                       // B
+  index_t tokens = 0;                      // T
+  std::span<const std::int32_t> lengths;   // (B) valid tokens of each row
+  std::span<const token_id> ids;           // (B·T) token ids, padding replaced by 0
+  view<const T, space> x;                  // (N, C) final LayerNorm output
+  view<T, space> dx;                       // (N, C) its gradient: heads accumulate (+=)
+  view<const T, space> wte;                // (V, C) token embedding (tied LM head)
+  view<T, space> dwte;                     // (V, C)
+  view<const T, space> params;             // the head's own tensors, flat, in table order
+  view<T, space> grads;                    // their gradients
+};
+
+namespace detail {
+/// A backend buffer that grows to the largest size asked for and is reused below it, so the
+/// steady state of training and decoding allocates nothing.
+template <class Backend, class T>
+class growable {
+ public:
+  using space = typename Backend::space;
+  view<T, space> get(shape s) {
+    if (!buf_ || buf_->size() < s.size()) buf_.emplace(shape{s.size()});
+    return view<T, space>(buf_->view().data(), s);
+  }
+
+ private:
+  std::optional<typename Backend::template buffer<T>> buf_;
+};
+
+template <class T>
+void check_output_shape(std::span<const std::size_t> got, std::initializer_list<index_t> want,
+                        const char* what) {
+  bool ok = got.size() == want.size();
+  std::size_t i = 0;
+  for (index_t w : want) ok = ok && i < got.size() && static_cast<index_t>(got[i++]) == w;
+  if (ok) return;
+  std::string g = "(", w = "(";
+  for (std::size_t j = 0; j < got.size(); ++j) g += (j ? ", " : "") + std::to_string(got[j]);
+  i = 0;
+  for (index_t x : want) w += (i++ ? ", " : "") + std::to_string(x);
+  RLHF_THROW(invalid_argument, what, ": d_output has shape ", g, ") but the last forward produced ",
+             w, "); pass the gradient of the tensor forward() returned");
+}
+}  // namespace detail
+
+// ---- lm_head ------------------------------------------------------------------------------
+
+/// Language-model head tied to `wte` (GPT-2, Radford et al. 2019): out(b, t) =
+/// log p(tokens(b, t) | tokens(b, < t)) for 1 <= t < length(b), 0 at t = 0 and at padding —
+/// the per-token log-likelihoods every RLHF loss sums over response tokens (ALGORITHMS.md §1, §3,
+/// §4). Computed by the backend's cross_entropy kernel (log-sum-exp, double accumulation).
+struct lm_head {
+  static constexpr std::size_t output_rank = 2;
+  static std::vector<head_tensor> tensors(const gpt2_config&) { return {}; }
+  static index_t decode_width(const gpt2_config& c) { return c.vocab_size; }
+
+  template <class Backend, class T>
+  class state {
+   public:
+    using space = typename Backend::space;
+
+    xt::xtensor<T, 2> forward(const head_context<Backend, T>& ctx) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
+      // Position t predicts token t + 1: the target of row (b, t) is tokens(b, t + 1).
+      targets_host_.assign(static_cast<std::size_t>(N), -1);
+      for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t + 1 < ctx.lengths[b]; ++t)
+          targets_host_[b * Tn + t] = ctx.ids[b * Tn + t + 1];
+      auto targets = targets_.get({N});
+      Backend::from_host(targets, std::span<const std::int32_t>(targets_host_));
+      auto logits = logits_.get({N, V});
+      auto lse = lse_.get({N});
+      auto logp = logp_.get({N});
+      Backend::matmul_forward(logits, ctx.x, ctx.wte, view<const T, space>{}, true);
+      Backend::cross_entropy_forward(logp, lse, view<const T, space>(logits),
+                                     view<const std::int32_t, space>(targets));
+      host_.resize(static_cast<std::size_t>(N));
+      Backend::to_host(std::span<T>(host_), view<const T, space>(logp));
+      xt::xtensor<T, 2> out = xt::zeros<T>({static_cast<std::size_t>(B), static_cast<std::size_t>(Tn)});
+      for (index_t b = 0; b < B; ++b)
+        for (index_t t = 1; t < ctx.lengths[b]; ++t) out(b, t) = host_[b * Tn + t - 1];
+      return out;
+    }
+
+    void backward(const head_context<Backend, T>& ctx, const xt::xtensor<T, 2>& d_out) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
+      detail::check_output_shape<T>(d_out.shape(), {B, Tn}, "lm_head backward");
+      host_.assign(static_cast<std::size_t>(N), T(0));
+      for (index_t b = 0; b < B; ++b)
+        for (index_t t = 1; t < ctx.lengths[b]; ++t) host_[b * Tn + t - 1] = d_out(b, t);
+      auto dlogp = dlogp_.get({N});
+      Backend::from_host(dlogp, std::span<const T>(host_));
+      auto dlogits = dlogits_.get({N, V});
+      Backend::fill(dlogits, T(0));
+      Backend::cross_entropy_backward(dlogits, view<const T, space>(dlogp),
+                                      view<const T, space>(logits_.get({N, V})),
+                                      view<const T, space>(lse_.get({N})),
+                                      view<const std::int32_t, space>(targets_.get({N})));
+      Backend::matmul_backward(ctx.dx, ctx.dwte, view<T, space>{}, view<const T, space>(dlogits),
+                               ctx.x, ctx.wte, true);
+    }
+
+    /// Next-token logits (or log-probabilities) of every position of the last forward,
+    /// (B, T, V) on the host; rows at padding are 0.
+    xt::xtensor<T, 3> full(const head_context<Backend, T>& ctx, bool log_probs) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
+      auto logits = logits_.get({N, V});
+      auto src = view<const T, space>(logits);
+      if (log_probs) {
+        auto lp = dlogits_.get({N, V});
+        Backend::log_softmax_forward(lp, src);
+        src = view<const T, space>(lp);
+      }
+      xt::xtensor<T, 3> out = xt::zeros<T>({static_cast<std::size_t>(B),
+                                            static_cast<std::size_t>(Tn), static_cast<std::size_t>(V)});
+      host_.resize(static_cast<std::size_t>(N * V));
+      Backend::to_host(std::span<T>(host_), src);
+      for (index_t b = 0; b < B; ++b)
+        std::copy(host_.begin() + b * Tn * V, host_.begin() + (b * Tn + ctx.lengths[b]) * V,
+                  out.data() + b * Tn * V);
+      return out;
+    }
+
+    void decode(const head_context<Backend, T>& ctx, view<const T, space> x, std::span<T> out) {
+      const index_t n = x.dim(0), V = ctx.config->vocab_size;
+      auto logits = logits_.get({n, V});
+      Backend::matmul_forward(logits, x, ctx.wte, view<const T, space>{}, true);
+      Backend::to_host(out.first(static_cast<std::size_t>(n * V)), view<const T, space>(logits));
+    }
+
+   private:
+    detail::growable<Backend, T> logits_, lse_, logp_, dlogp_, dlogits_;
+    detail::growable<Backend, std::int32_t> targets_;
+    std::vector<std::int32_t> targets_host_;
+    std::vector<T> host_;
+  };
+};
+
+// ---- scalar_head --------------------------------------------------------------------------
+
+/// Scalar head `score.weight` [1, C], no bias, as Hugging Face's GPT2ForSequenceClassification:
+/// out(b, t) = ⟨score, x(b, t)⟩ at every valid position. Read at the last non-padding token it
+/// is a Bradley–Terry sequence reward r(s, a) (Stiennon et al. 2020, ALGORITHMS.md §2); read at
+/// every position it is a PPO critic V_t (§3) or a CD prefix scorer V(s, a^{≤i}) (§5).
+struct scalar_head {
+  static constexpr std::size_t output_rank = 2;
+  static std::vector<head_tensor> tensors(const gpt2_config& c) {
+    return {head_tensor{"score.weight", {1, c.n_embd}, init_kind::normal, 0.02}};
+  }
+  static index_t decode_width(const gpt2_config&) { return 1; }
+
+  template <class Backend, class T>
+  class state {
+   public:
+    using space = typename Backend::space;
+
+    xt::xtensor<T, 2> forward(const head_context<Backend, T>& ctx) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn;
+      auto values = values_.get({N, 1});
+      Backend::matmul_forward(values, ctx.x, weight(ctx), view<const T, space>{}, true);
+      host_.resize(static_cast<std::size_t>(N));
+      Backend::to_host(std::span<T>(host_), view<const T, space>(values));
+      xt::xtensor<T, 2> out = xt::zeros<T>({static_cast<std::size_t>(B), static_cast<std::size_t>(Tn)});
+      for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t < ctx.lengths[b]; ++t) out(b, t) = host_[b * Tn + t];
+      return out;
+    }
+
+    void backward(const head_context<Backend, T>& ctx, const xt::xtensor<T, 2>& d_out) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn;
+      detail::check_output_shape<T>(d_out.shape(), {B, Tn}, "scalar_head backward");
+      host_.assign(static_cast<std::size_t>(N), T(0));
+      for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t < ctx.lengths[b]; ++t) host_[b * Tn + t] = d_out(b, t);
+      auto dvalues = dvalues_.get({N, 1});
+      Backend::from_host(dvalues, std::span<const T>(host_));
+      Backend::matmul_backward(ctx.dx, view<T, space>(ctx.grads.data(), {1, ctx.config->n_embd}),
+                               view<T, space>{}, view<const T, space>(dvalues), ctx.x, weight(ctx),
+                               true);
+    }
+
+    void decode(const head_context<Backend, T>& ctx, view<const T, space> x, std::span<T> out) {
+      const index_t n = x.dim(0);
+      auto values = values_.get({n, 1});
+      Backend::matmul_forward(values, x, weight(ctx), view<const T, space>{}, true);
+      Backend::to_host(out.first(static_cast<std::size_t>(n)), view<const T, space>(values));
+    }
+
+   private:
+    static view<const T, space> weight(const head_context<Backend, T>& ctx) {
+      return view<const T, space>(ctx.params.data(), {1, ctx.config->n_embd});
+    }
+    detail::growable<Backend, T> values_, dvalues_;
+    std::vector<T> host_;
+  };
+};
+
+// ---- token_reward_head --------------------------------------------------------------------
+
+/// Token reward head: the tied LM head read without softmax, out(b, t, v) = R(s, a^{<t+1})[v] =
+/// ⟨wte[v], x(b, t)⟩, all V candidate rewards of the next token in one call (FaRMA, Rashid et
+/// al. 2025; GenARM, Xu et al. 2024 read it through log-softmax; ALGORITHMS.md §5).
+struct token_reward_head {
+  static constexpr std::size_t output_rank = 3;
+  static std::vector<head_tensor> tensors(const gpt2_config&) { return {}; }
+  static index_t decode_width(const gpt2_config& c) { return c.vocab_size; }
+
+  template <class Backend, class T>
+  class state {
+   public:
+    using space = typename Backend::space;
+
+    xt::xtensor<T, 3> forward(const head_context<Backend, T>& ctx) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
+      auto logits = logits_.get({N, V});
+      Backend::matmul_forward(logits, ctx.x, ctx.wte, view<const T, space>{}, true);
+      host_.resize(static_cast<std::size_t>(N * V));
+      Backend::to_host(std::span<T>(host_), view<const T, space>(logits));
+      xt::xtensor<T, 3> out = xt::zeros<T>({static_cast<std::size_t>(B),
+                                            static_cast<std::size_t>(Tn), static_cast<std::size_t>(V)});
+      for (index_t b = 0; b < B; ++b)
+        std::copy(host_.begin() + b * Tn * V, host_.begin() + (b * Tn + ctx.lengths[b]) * V,
+                  out.data() + b * Tn * V);
+      return out;
+    }
+
+    void backward(const head_context<Backend, T>& ctx, const xt::xtensor<T, 3>& d_out) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
+      detail::check_output_shape<T>(d_out.shape(), {B, Tn, V}, "token_reward_head backward");
+      host_.assign(static_cast<std::size_t>(N * V), T(0));
+      for (index_t b = 0; b < B; ++b)
+        std::copy(d_out.data() + b * Tn * V, d_out.data() + (b * Tn + ctx.lengths[b]) * V,
+                  host_.begin() + b * Tn * V);
+      auto dlogits = dlogits_.get({N, V});
+      Backend::from_host(dlogits, std::span<const T>(host_));
+      Backend::matmul_backward(ctx.dx, ctx.dwte, view<T, space>{}, view<const T, space>(dlogits),
+                               ctx.x, ctx.wte, true);
+    }
+
+    void decode(const head_context<Backend, T>& ctx, view<const T, space> x, std::span<T> out) {
+      const index_t n = x.dim(0), V = ctx.config->vocab_size;
+      auto logits = logits_.get({n, V});
+      Backend::matmul_forward(logits, x, ctx.wte, view<const T, space>{}, true);
+      Backend::to_host(out.first(static_cast<std::size_t>(n * V)), view<const T, space>(logits));
+    }
+
+   private:
+    detail::growable<Backend, T> logits_, dlogits_;
+    std::vector<T> host_;
+  };
+};
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/// The sequence reward of a scalar head: out(b, length(b) - 1), the value at the last
+/// non-padding token (Stiennon et al. 2020; GPT2ForSequenceClassification). (B) on the host.
+template <class T>
+xt::xtensor<T, 1> last_token_values(const token_batch& batch, const xt::xtensor<T, 2>& out) {
+  const index_t B = batch.rows();
+  RLHF_EXPECTS(static_cast<index_t>(out.shape(0)) == B && out.shape(1) == batch.tokens.shape(1),
+               "last_token_values: out has shape (", out.shape(0), ", ", out.shape(1),
+               ") but the batch is (", B, ", ", batch.cols(), "); pass the forward() output of this batch");
+  RLHF_EXPECTS(static_cast<index_t>(batch.lengths.size()) == B,
+               "last_token_values: batch.lengths has ", batch.lengths.size(), " entries for ", B, " rows");
+  xt::xtensor<T, 1> r = xt::zeros<T>({static_cast<std::size_t>(B)});
+  for (index_t b = 0; b < B; ++b) {
+    const index_t len = batch.lengths(b);
+    RLHF_EXPECTS(len >= 1 && len <= batch.cols(), "last_token_values: row ", b, " has length ",
+                 len, "; a reward needs at least one token and at most ", batch.cols());
+    r(b) = out(b, len - 1);
+  }
+  return r;
+}
+
+/// Scatters d r(b) (B) into a (B, T) gradient for scalar_head backward: d_out(b, length(b)-1).
+template <class T>
+xt::xtensor<T, 2> last_token_gradient(const token_batch& batch, const xt::xtensor<T, 1>& d_reward) {
+  const index_t B = batch.rows();
+  RLHF_EXPECTS(static_cast<index_t>(d_reward.size()) == B, "last_token_gradient: d_reward has ",
+               d_reward.size(), " entries for a batch of ", B, " rows");
+  xt::xtensor<T, 2> d = xt::zeros<T>({static_cast<std::size_t>(B), batch.tokens.shape(1)});
+  for (index_t b = 0; b < B; ++b) {
+    const index_t len = batch.lengths(b);
+    RLHF_EXPECTS(len >= 1 && len <= batch.cols(), "last_token_gradient: row ", b,
+                 " has length ", len, "; a reward needs at least one token");
+    d(b, len - 1) = d_reward(b);
+  }
+  return d;
+}
+
+}  // namespace rlhf

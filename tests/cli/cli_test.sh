@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end test of the rlhf program: every subcommand on tiny files, the output formats of
+# CLI.md, and exit status 2 with a one-line message on bad input (never a crash).
+set -uo pipefail
+rlhf=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+run() { "$@" >"$work/stdout" 2>"$work/stderr"; }
+expect_exit() { # CODE NAME PATTERN -- command...
+  local code=$1 name=$2 pattern=$3; shift 4
+  run "$@"; local rc=$?
+  if [[ $rc -ne $code ]]; then bad "$name: exit $rc, expected $code: $(cat "$work/stderr")"; return; fi
+  if [[ -n $pattern ]] && ! grep -q -- "$pattern" "$work/stderr"; then bad "$name: stderr lacks '$pattern': $(cat "$work/stderr")"; return; fi
+  if [[ $code -eq 2 && $(wc -l <"$work/stderr") -ne 1 ]]; then bad "$name: message is not one line: $(cat "$work/stderr")"; return; fi
+  ok
+}
+cat >"$work/cfg.json" <<'J'
+{"vocab_size": 257, "n_positions": 96, "n_embd": 32, "n_layer": 2, "n_head": 2}
+J
+expect_exit 0 data "" -- "$rlhf" data --out "$work/d" --records 64 --prompts 4
+expect_exit 0 init "" -- "$rlhf" init --config "$work/cfg.json" --out "$work/m0" --seed 3
+[[ -f $work/m0/config.json && -f $work/m0/model.safetensors && -f $work/m0/rlhf.json ]] && ok || bad "init files"
+expect_exit 0 sft "held-out" -- "$rlhf" sft --model "$work/m0" --data "$work/d/sft.jsonl" --eval-data "$work/d/sft_eval.jsonl" \
+  --out "$work/m1" --steps 30 --batch-size 8 --lr 3e-3 --json --log-every 10 --threads 1
+python3 - "$work/stdout" <<'P' && ok || bad "sft json lines / held-out loss"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "step" in l]
+assert len(steps) == 3 and all("loss" in s and "lr" in s for s in steps), lines
+done = lines[-1]["run"]
+assert done["eval_nll_after"] < done["eval_nll_before"] - 0.5, done
+P
+expect_exit 0 sft-sgd "" -- "$rlhf" sft --model "$work/m0" --data "$work/d/sft.jsonl" --out "$work/m2" --steps 2 \
+  --optimizer sgd --max-grad-norm 0 --lr 0.1
+expect_exit 0 generate "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/g1.jsonl" \
+  --sampler "temperature=0.7,top_k=40,top_p=0.9,min_p=0.05" --max-new-tokens 20 --batch-size 1 --seed 5
+expect_exit 0 generate-batched "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/g4.jsonl" \
+  --sampler "temperature=0.7,top_k=40,top_p=0.9,min_p=0.05" --max-new-tokens 20 --batch-size 4 --seed 5 --threads 2
+cmp -s "$work/g1.jsonl" "$work/g4.jsonl" 2>/dev/null
+python3 - "$work/g1.jsonl" "$work/g4.jsonl" <<'P' && ok || bad "generate output format / batch-size reproducibility"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == 4
+for r in a:
+    for k in ("prompt", "completion", "completion_ids"): assert k in r, r
+    for k in ("lm_calls", "rm_calls", "new_tokens", "seconds", "kl_to_ref"): assert k in r["stats"], r
+    assert 1 <= r["stats"]["new_tokens"] <= 20
+assert [r["completion_ids"] for r in a] == [r["completion_ids"] for r in b]
+P
+expect_exit 0 logprobs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/d/sft_eval.jsonl" --out "$work/lp.jsonl"
+printf '{"prompt":"Review of x:","chosen":" it is good.","rejected":" it is bad."}\n' >"$work/pref.jsonl"
+expect_exit 0 logprobs-pairs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/pref.jsonl" --out "$work/lp2.jsonl"
+python3 - "$work/lp.jsonl" "$work/lp2.jsonl" <<'P' && ok || bad "logprobs output"
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+assert len(r["completion_logprobs"]) == len(r["completion"].encode()) + 1  # + EOS
+assert all(x <= 0 for x in r["completion_logprobs"])
+p = json.loads(open(sys.argv[2]).readline())
+assert len(p["chosen_logprobs"]) == len(" it is good.") + 1 and len(p["rejected_logprobs"]) == len(" it is bad.") + 1
+P
+# Bad input: exit 2, one line naming the input.
+expect_exit 2 unknown-option "--bogus" -- "$rlhf" sft --model "$work/m1" --bogus
+expect_exit 2 missing-required "--data" -- "$rlhf" sft --model "$work/m1" --out "$work/x"
+expect_exit 2 bad-lr "--lr" -- "$rlhf" sft --model "$work/m1" --data "$work/d/sft.jsonl" --out "$work/x" --lr -1
+expect_exit 2 bad-optimizer "adamw|sgd" -- "$rlhf" sft --model "$work/m1" --data "$work/d/sft.jsonl" --out "$work/x" --optimizer adam
+expect_exit 2 missing-model "no such model" -- "$rlhf" generate --model "$work/nope" --prompts "$work/d/prompts.jsonl" --out "$work/x"
+expect_exit 2 bad-top-p "top_p" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x" --sampler top_p=1.5
+expect_exit 2 bad-stage "nucleus" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x" --sampler nucleus=0.9
+expect_exit 2 bad-temperature "temperature" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x" --sampler temperature=-1
+printf '{"prompt":"a","completion":"b"}\n{"prompt": 3}\n' >"$work/bad.jsonl"
+expect_exit 2 malformed-line "bad.jsonl:2" -- "$rlhf" sft --model "$work/m1" --data "$work/bad.jsonl" --out "$work/x"
+printf '{"prompt_ids":[1,2],"completion_ids":[999]}\n' >"$work/oov.jsonl"
+expect_exit 2 token-out-of-range "999" -- "$rlhf" sft --model "$work/m1" --data "$work/oov.jsonl" --out "$work/x"
+cp -r "$work/m1" "$work/trunc" && head -c 100 "$work/m1/model.safetensors" >"$work/trunc/model.safetensors"
+expect_exit 2 truncated-checkpoint "model.safetensors" -- "$rlhf" generate --model "$work/trunc" --prompts "$work/d/prompts.jsonl" --out "$work/x"
+# A failed run never damages what is already saved.
+before=$(md5sum <"$work/m1/model.safetensors")
+expect_exit 2 failed-save-keeps-model "" -- "$rlhf" sft --model "$work/m1" --data "$work/bad.jsonl" --out "$work/m1"
+[[ $(md5sum <"$work/m1/model.safetensors") == "$before" ]] && ok || bad "model changed by a failed run"
+echo "$passes passed, $fails failed"
+[[ $fails -eq 0 ]]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rlhf needs when they are missing (as root), or prints the
+# apt-get line to run. Sourced by tests/run.sh and examples/run.sh.
+rlhf_packages=(cmake ninja-build g++ libeigen3-dev xtensor-dev catch2 libbenchmark-dev nlohmann-json3-dev libomp-dev)
+rlhf_missing=()
+for p in "${rlhf_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || rlhf_missing+=("$p")
+done
+if ((${#rlhf_missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "rlhf: installing ${rlhf_missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${rlhf_missing[@]}" >/dev/null
+  else
+    echo "rlhf: missing Debian packages. Run:" >&2
+    echo "  sudo apt-get install -y ${rlhf_missing[*]}" >&2
+    exit 1
+  fi
+fi
+if [[ ! -f /usr/local/cuda/include/cccl/thrust/version.h ]]; then
+  echo "rlhf: thrust (CUDA toolkit CCCL) not found under /usr/local/cuda; the thrust backend is skipped." >&2
+  export RLHF_CMAKE_EXTRA="-DRLHF_WITH_THRUST=OFF"
+fi
