@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <string>
 
-#include <omp.h>
 
 #include <rlhf/backend.hpp>
 #include <rlhf/io.hpp>
@@ -21,11 +20,7 @@ using policy_t = gpt2<rlhf::lm_head>;
 
 /// Sets the CPU threads of the backend (0 = all cores).
 inline void set_threads(long n) {
-  if constexpr (requires { backend_t::set_num_threads(1); }) {
-    if (n > 0) backend_t::set_num_threads(static_cast<int>(n));
-  } else {
-    if (n > 0) omp_set_num_threads(static_cast<int>(n));
-  }
+  if (n > 0) backend_t::set_num_threads(static_cast<int>(n));
 }
 
 /// The tokenizer of a model directory, checked against the model's vocabulary.

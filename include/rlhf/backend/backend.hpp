@@ -29,6 +29,7 @@
 /// | attention | causal multi-head attention over an optional KV cache (below) | dq, dk, dv (no cache) |
 /// | kv_write | cache[row_b, len_b + i] = src[b, i] for i < count_b | — |
 /// | gather_rows / scatter_add_rows | out[b] = inp[idx_b] | dinp[idx_b] += dout[b] |
+/// | set_num_threads, num_threads | host threads the kernels use (results do not depend on them) | — |
 /// | adamw_update | AdamW (Loshchilov & Hutter 2019), bias-corrected, decoupled decay | — |
 ///
 /// Attention: heads are interleaved in C (head h owns columns [h·hs, (h+1)·hs), hs = C/NH).
@@ -106,9 +107,11 @@ concept backend_kernels_for =
 /// double (double is what gradient checks run in). Models: rlhf::backend::eigen,
 /// rlhf::backend::thrust<System>.
 template <class B>
-concept compute_backend = requires {
+concept compute_backend = requires(int n) {
   typename B::space;
   { B::name() } -> std::convertible_to<std::string_view>;
+  B::set_num_threads(n);  // host threads of the kernels (n >= 1); results never depend on it
+  { B::num_threads() } -> std::convertible_to<int>;
 } && detail::backend_kernels_for<B, float> && detail::backend_kernels_for<B, double> &&
     backend_buffer<typename B::template buffer<std::int32_t>, std::int32_t, typename B::space> &&
     requires(view<std::int32_t, typename B::space> x, std::span<const std::int32_t> hin,

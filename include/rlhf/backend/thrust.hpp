@@ -21,6 +21,10 @@
 #include <string_view>
 #include <type_traits>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "rlhf/backend/backend.hpp"
 #include "rlhf/backend/thrust/attention.hpp"
 #include "rlhf/backend/thrust/buffer.hpp"
@@ -54,6 +58,23 @@ struct thrust {
   using scalar = std::type_identity_t<T>;
 
   static constexpr std::string_view name() noexcept { return system_traits<System>::name; }
+
+  /// Host threads of the OMP system's algorithms (OpenMP); the CPP and CUDA systems run no host
+  /// threads of their own, so for them it only sets OpenMP's default. n >= 1.
+  static void set_num_threads(int n) {
+    RLHF_EXPECTS(n >= 1, name(), "::set_num_threads: n = ", n, "; use at least one thread");
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+  }
+  /// The thread count the OMP system's algorithms use.
+  static int num_threads() noexcept {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+  }
 
   // ---- element-wise and reductions ----
   template <class T>
