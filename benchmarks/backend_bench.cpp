@@ -11,6 +11,7 @@
 
 #include "rlhf/backend/eigen.hpp"
 #include "rlhf/core/rng.hpp"
+#include "ratio_main.hpp"
 
 namespace {
 
@@ -331,3 +332,10 @@ BENCHMARK(BM_adamw_update)->Arg(1 << 20)->Arg(1 << 23);
 BENCHMARK(BM_raw_eigen_adamw)->Arg(1 << 20)->Arg(1 << 23);
 
 }  // namespace
+
+RLHF_BENCHMARK_MAIN({"BM_matmul_forward", "BM_raw_eigen_sgemm", "matmul: our kernel vs raw Eigen GEMM (target >= 0.90x)"},
+                    {"BM_matmul_backward", "BM_raw_eigen_sgemm_backward", "matmul backward vs raw Eigen"},
+                    {"BM_layernorm_forward", "BM_raw_eigen_layernorm", "layernorm vs Eigen expressions"},
+                    {"BM_gelu_forward", "BM_raw_eigen_gelu", "GELU vs an Eigen expression"},
+                    {"BM_log_softmax_forward", "BM_raw_eigen_log_softmax", "log-softmax vs Eigen expressions"},
+                    {"BM_adamw_update", "BM_raw_eigen_adamw", "AdamW vs Eigen expressions"})

@@ -17,6 +17,7 @@
 #include "rlhf/decoding.hpp"
 #include "rlhf/model/transformer.hpp"
 #include "rlhf/sampling.hpp"
+#include "ratio_main.hpp"
 
 namespace {
 using namespace rlhf;
@@ -159,3 +160,8 @@ void BM_generate_tiny_gpt(benchmark::State& st) {
 BENCHMARK(BM_generate_tiny_gpt)->Arg(1)->Arg(16)->ArgName("batch")->Unit(benchmark::kMillisecond);
 
 }  // namespace
+
+RLHF_BENCHMARK_MAIN({"BM_sampling_top_k/ref:0", "BM_sampling_top_k/ref:1", "top-k (k=40, V=50257): partial selection vs full sort (target >= 3x)"},
+                    {"BM_sampling_top_p/ref:0", "BM_sampling_top_p/ref:1", "top-p: partial selection vs full sort (target >= 3x)"},
+                    {"BM_sampling_chain4/runtime:1", "BM_sampling_chain4/runtime:0", "parsed any_sampler vs compile-time chain<...>"},
+                    {"BM_generate_tiny_gpt/batch:16", "BM_generate_tiny_gpt/batch:1", "generate, 16 prompts: batch 16 vs batch 1"})

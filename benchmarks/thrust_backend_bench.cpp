@@ -14,6 +14,7 @@
 
 #include "rlhf/backend.hpp"
 #include "rlhf/core/rng.hpp"
+#include "ratio_main.hpp"
 
 namespace {
 
@@ -191,3 +192,12 @@ RLHF_BENCH_BACKEND(rlhf::backend::thrust_cuda);
 #endif
 
 }  // namespace
+
+RLHF_BENCHMARK_MAIN({"BM_backend_matmul<rlhf::backend::thrust_host>", "BM_backend_matmul<rlhf::backend::eigen>", "matmul: thrust_host vs Eigen"},
+                    {"BM_backend_layernorm<rlhf::backend::thrust_host>", "BM_backend_layernorm<rlhf::backend::eigen>", "layernorm: thrust_host vs Eigen"},
+                    {"BM_backend_softmax<rlhf::backend::thrust_host>", "BM_backend_softmax<rlhf::backend::eigen>", "softmax: thrust_host vs Eigen"},
+                    {"BM_backend_attention<rlhf::backend::thrust_host>", "BM_backend_attention<rlhf::backend::eigen>", "attention: thrust_host vs Eigen"},
+                    {"BM_backend_matmul<rlhf::backend::thrust_cuda>", "BM_backend_matmul<rlhf::backend::eigen>", "matmul: thrust_cuda vs Eigen"},
+                    {"BM_backend_layernorm<rlhf::backend::thrust_cuda>", "BM_backend_layernorm<rlhf::backend::eigen>", "layernorm: thrust_cuda vs Eigen"},
+                    {"BM_backend_softmax<rlhf::backend::thrust_cuda>", "BM_backend_softmax<rlhf::backend::eigen>", "softmax: thrust_cuda vs Eigen"},
+                    {"BM_backend_attention<rlhf::backend::thrust_cuda>", "BM_backend_attention<rlhf::backend::eigen>", "attention: thrust_cuda vs Eigen"})

@@ -16,6 +16,7 @@
 
 #include "rlhf/backend.hpp"
 #include "rlhf/model/transformer.hpp"
+#include "ratio_main.hpp"
 
 namespace {
 
@@ -168,3 +169,8 @@ void BM_transformer_gpt2_small_forward(benchmark::State& st) {
 BENCHMARK(BM_transformer_gpt2_small_forward)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
+
+RLHF_BENCHMARK_MAIN({"BM_transformer_decode/", "BM_transformer_decode_no_cache/", "decoding with the KV cache vs a full forward per token"},
+                    {"BM_transformer_decode_at/250", "BM_transformer_decode_at/30", "one step at position 250 vs 30 (target >= 0.67x)"},
+                    {"BM_transformer_train_step/2", "BM_transformer_train_step/1", "training step, 2 threads vs 1"},
+                    {"BM_transformer_gpt2_small_forward/2", "BM_transformer_gpt2_small_forward/1", "GPT-2 small forward, 2 threads vs 1"})

@@ -58,3 +58,7 @@ inline void copy_tokenizer_files(const std::filesystem::path& from, const std::f
 }
 
 }  // namespace rlhf::cli
+
+// Instantiated once, in model.cpp.
+extern template class rlhf::transformer<rlhf::cli::backend_t, rlhf::lm_head>;
+extern template class rlhf::kv_session<rlhf::cli::backend_t, rlhf::lm_head, float>;
