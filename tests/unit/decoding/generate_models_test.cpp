@@ -13,6 +13,7 @@
 #include "rlhf/model/tabular_lm.hpp"
 #include "rlhf/model/transformer.hpp"
 #include "rlhf/sampling.hpp"
+#include "support/backends.hpp"
 
 using namespace rlhf;
 
@@ -40,6 +41,16 @@ token_batch as_batch(const std::vector<token_id>& prompt, const std::vector<toke
   }
   b.lengths = xt::xtensor<std::int32_t, 1>({static_cast<std::int32_t>(n)});
   return b;
+}
+
+gpt2_config tiny_gpt() {
+  gpt2_config cfg;
+  cfg.vocab_size = 37;
+  cfg.n_positions = 24;
+  cfg.n_embd = 16;
+  cfg.n_layer = 2;
+  cfg.n_head = 4;
+  return cfg;
 }
 }  // namespace
 
@@ -76,15 +87,9 @@ TEST_CASE("generate on tabular_lm is identical for batch sizes 1/3/8 and 1/2 thr
   }
 }
 
-TEST_CASE("generate on the tiny transformer: batch-invariant tokens, log-probs equal to score()",
-          "[decoding][generate][transformer]") {
-  gpt2_config cfg;
-  cfg.vocab_size = 37;
-  cfg.n_positions = 24;
-  cfg.n_embd = 16;
-  cfg.n_layer = 2;
-  cfg.n_head = 4;
-  transformer<backend::eigen, lm_head> lm(cfg, 3);
+TEMPLATE_LIST_TEST_CASE("generate on the tiny transformer: batch-invariant tokens, log-probs equal to score()",
+                        "[decoding][generate][transformer]", test::backends) {
+  transformer<TestType, lm_head> lm(tiny_gpt(), 3);
   const auto prompts = prompts_for(37, 7);
   sampling::chain sampler{sampling::top_k{20}, sampling::temperature{0.8}, sampling::categorical{}};
   generate_options opt{.max_new_tokens = 10, .eos_id = 36, .seed = 5};
@@ -110,3 +115,21 @@ TEST_CASE("generate on the tiny transformer: batch-invariant tokens, log-probs e
       REQUIRE(g.model_logprobs[t] == Approx(scored(0, prompts[i].size() + t)).margin(2e-4));
   }
 }
+
+#if defined(RLHF_TEST_THRUST) && RLHF_TEST_THRUST
+TEST_CASE("generate samples the same tokens on eigen and thrust_host with the same seed",
+          "[decoding][generate][transformer][backends]") {
+  transformer<backend::eigen, lm_head> a(tiny_gpt(), 9);
+  transformer<backend::thrust_host, lm_head> b(tiny_gpt(), 9);
+  const auto prompts = prompts_for(37, 6);
+  auto sampler = sampling::any_sampler::parse("temperature=0.9,top_k=30,top_p=0.95");
+  const generate_options opt{.max_new_tokens = 12, .eos_id = 36, .seed = 21, .batch_size = 3};
+  const auto ra = generate(a, std::span<const std::vector<token_id>>(prompts), sampler, opt);
+  const auto rb = generate(b, std::span<const std::vector<token_id>>(prompts), sampler, opt);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    REQUIRE(ra.sequences[i].tokens == rb.sequences[i].tokens);
+    for (std::size_t t = 0; t < ra.sequences[i].tokens.size(); ++t)
+      CHECK(ra.sequences[i].model_logprobs[t] == Approx(rb.sequences[i].model_logprobs[t]).margin(1e-4));
+  }
+}
+#endif
