@@ -3,7 +3,7 @@
 //  - BM_transformer_train_step/threads: tiny GPT (V 256, C 128, 4 layers, 4 heads, n_positions 64,
 //    834k parameters) forward + backward + AdamW (backend adamw_update) on 16 x 64 tokens;
 //    PyTorch 1.13 on this machine (benchmarks/pytorch_reference.py): 84 ms on 1 thread, 52 ms on 2.
-//  - BM_transformer_decode/batch: 64 new tokens per row with the KV cache, after a 1-token prompt,
+//  - BM_transformer_decode/batch/threads: 64 new tokens per row with the KV cache, after a 1-token prompt,
 //    next to BM_transformer_decode_no_cache (the naive counterpart: a full forward per token).
 //  - BM_transformer_decode_at/position (n_positions 320): one step at position 30 vs 250 (the
 //    attention's cost is O(len·C); the rest of the step does not grow).
@@ -92,14 +92,16 @@ std::vector<rlhf::token_id> decode_cached(Model& m, rlhf::index_t rows, int step
 }
 
 void BM_transformer_decode(benchmark::State& st) {
-  set_threads(1);
+  set_threads(static_cast<int>(st.range(1)));
   const rlhf::index_t rows = st.range(0);
   const int steps = 64;
   rlhf::transformer<backend, rlhf::lm_head> m(tiny(65), 1);
   for (auto _ : st) benchmark::DoNotOptimize(decode_cached(m, rows, steps).data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(rows * steps), benchmark::Counter::kIsIterationInvariantRate);
+  set_threads(1);
 }
-BENCHMARK(BM_transformer_decode)->Arg(1)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+// (rows, threads)
+BENCHMARK(BM_transformer_decode)->Args({1, 1})->Args({16, 1})->Args({1, 2})->Args({16, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// The naive counterpart: every new token re-runs the full forward over the whole prefix.
 void BM_transformer_decode_no_cache(benchmark::State& st) {
@@ -129,7 +131,7 @@ void BM_transformer_decode_no_cache(benchmark::State& st) {
   for (auto _ : st) benchmark::DoNotOptimize(naive().data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(rows * steps), benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_transformer_decode_no_cache)->Arg(1)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_transformer_decode_no_cache)->Args({1, 1})->Args({16, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// One decode step of one row at a given position (n_positions 320): the step appends a token
 /// and is rolled back with truncate, so every iteration runs at the same position.
@@ -171,6 +173,8 @@ BENCHMARK(BM_transformer_gpt2_small_forward)->Arg(1)->Arg(2)->Unit(benchmark::kM
 }  // namespace
 
 RLHF_BENCHMARK_MAIN({"BM_transformer_decode/", "BM_transformer_decode_no_cache/", "decoding with the KV cache vs a full forward per token"},
+                    {"BM_transformer_decode/1/2", "BM_transformer_decode/1/1", "batch-1 decoding, 2 threads vs 1"},
+                    {"BM_transformer_decode/16/2", "BM_transformer_decode/16/1", "batch-16 decoding, 2 threads vs 1"},
                     {"BM_transformer_decode_at/250", "BM_transformer_decode_at/30", "one step at position 250 vs 30 (target >= 0.67x)"},
                     {"BM_transformer_train_step/2", "BM_transformer_train_step/1", "training step, 2 threads vs 1"},
                     {"BM_transformer_gpt2_small_forward/2", "BM_transformer_gpt2_small_forward/1", "GPT-2 small forward, 2 threads vs 1"})

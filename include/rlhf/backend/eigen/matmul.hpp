@@ -28,6 +28,14 @@ struct matmul_kernels {
     check<T>(out.rows(), M, weight, K, N, transpose_weight, "matmul_forward");
     if (!bias.empty()) expect_shape(bias.extents(), shape{N}, "matmul_forward: bias");
     if (M == 0 || N == 0) return;
+    if (M <= few_rows && !transpose_weight) {  // column tiles of 128: a task per thread even for C = 128
+      parallel_tasks((N + few_rows_cols - 1) / few_rows_cols, [&](index_t t) {
+        const index_t c0 = t * few_rows_cols;
+        few_rows_product(out.data(), inp.data(), weight.data(), bias.empty() ? nullptr : bias.data(), M, K, N, c0,
+                         std::min(few_rows_cols, N - c0));
+      });
+      return;
+    }
     tiled(M, N, [&](index_t r0, index_t mr, index_t c0, index_t nc) {
       auto o = mat(out.data() + r0 * N + c0, mr, nc, N);
       auto a = mat(inp.data() + r0 * K, mr, K, K);
@@ -85,6 +93,69 @@ struct matmul_kernels {
   }
 
  private:
+  /// Rows up to which the forward product skips Eigen's GEMM: a GEMM packs all of W (K x N) on
+  /// every call, which for the few rows of a decoding step costs as much as the product itself.
+  static constexpr index_t few_rows = 32;
+  static constexpr index_t few_rows_cols = 128;
+
+  /// out[:, c0, c0+nc) = inp · W + bias for M <= few_rows, W (K,N) row-major, read in place.
+  /// Blocks of up to 4 rows; each block keeps about 8 SIMD accumulators in registers (1 row x 8
+  /// packets ... 4 rows x 2 packets: enough independent multiply-add chains to hide their
+  /// latency) while it streams W's rows. Every output element is the same k-ordered chain of
+  /// multiply-adds whatever M and the tiling are, so a row's result does not depend on the batch
+  /// it is decoded in.
+  template <class T>
+  static void few_rows_product(T* out, const T* a, const T* w, const T* bias, index_t M, index_t K, index_t N,
+                               index_t c0, index_t nc) {
+    for (index_t m0 = 0; m0 < M; m0 += 4) {
+      T* o = out + m0 * N;
+      const T* am = a + m0 * K;
+      switch (std::min<index_t>(4, M - m0)) {
+        case 4: row_block<4, 2>(o, am, w, bias, K, N, c0, nc); break;
+        case 3: row_block<3, 3>(o, am, w, bias, K, N, c0, nc); break;
+        case 2: row_block<2, 4>(o, am, w, bias, K, N, c0, nc); break;
+        default: row_block<1, 8>(o, am, w, bias, K, N, c0, nc); break;
+      }
+    }
+  }
+  /// R rows of o[:, c0, c0+nc) in tiles of W packets, then single packets, then scalars.
+  template <int R, int W, class T>
+  static void row_block(T* o, const T* a, const T* w, const T* bias, index_t K, index_t N, index_t c0, index_t nc) {
+    constexpr index_t S = Eigen::internal::unpacket_traits<typename Eigen::internal::packet_traits<T>::type>::size;
+    index_t n = c0;
+    const index_t end = c0 + nc;
+    for (; n + W * S <= end; n += W * S) register_tile<R, W>(o + n, a, w + n, bias ? bias + n : nullptr, K, N);
+    for (; n + S <= end; n += S) register_tile<R, 1>(o + n, a, w + n, bias ? bias + n : nullptr, K, N);
+    for (; n < end; ++n)
+      for (int i = 0; i < R; ++i) {
+        T acc = 0;
+        for (index_t k = 0; k < K; ++k) acc = Eigen::internal::pmadd(a[i * K + k], w[k * N + n], acc);
+        o[i * N + n] = acc + (bias ? bias[n] : T(0));
+      }
+  }
+  /// o (R, W packets) = a (R, K) · w (K, W packets) + bias; rows strided N / K / N.
+  template <int R, int W, class T>
+  static void register_tile(T* o, const T* a, const T* w, const T* bias, index_t K, index_t N) {
+    using namespace Eigen::internal;
+    using P = typename packet_traits<T>::type;
+    constexpr index_t S = unpacket_traits<P>::size;
+    P acc[R][W];
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < W; ++j) acc[i][j] = pset1<P>(T(0));
+    for (index_t k = 0; k < K; ++k) {
+      P wk[W];
+      for (int j = 0; j < W; ++j) wk[j] = ploadu<P>(w + k * N + j * S);
+      for (int i = 0; i < R; ++i) {
+        const P ai = pset1<P>(a[i * K + k]);
+        for (int j = 0; j < W; ++j) acc[i][j] = pmadd(ai, wk[j], acc[i][j]);
+      }
+    }
+    for (int j = 0; j < W; ++j) {
+      const P b = bias ? ploadu<P>(bias + j * S) : pset1<P>(T(0));
+      for (int i = 0; i < R; ++i) pstoreu(o + i * N + j * S, padd(acc[i][j], b));
+    }
+  }
+
   template <class T>
   static void check(index_t out_rows, index_t M, in_view<T> weight, index_t K, index_t N, bool transposed,
                     const char* kernel) {
