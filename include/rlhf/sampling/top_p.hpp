@@ -11,10 +11,14 @@
 /// (cumulated in canonical order). This is exactly the full-sort definition.
 ///
 /// Partial selection: the first 64 entries are selected with a bounded heap over the arrays; if
-/// their mass is short of p, batches growing 4× are selected from the rest with nth_element and
-/// only those are sorted. A small nucleus costs O(n log 64); a nucleus of size s costs
-/// O(n log(s)) partitioning plus O(s log s) sorting; the vocabulary is sorted only if s > n/4.
+/// their mass is short of p, a 2048-bucket histogram of the logits (counts, bounding each
+/// bucket's mass from below) finds a canonical prefix that surely holds the nucleus, and only that prefix is sorted. A small
+/// nucleus costs O(n log 64); a nucleus of size s costs O(n) plus O(s' log s'), s' = s plus the
+/// entries of one bucket; the vocabulary is sorted only when the nucleus is (nearly) all of it.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "rlhf/sampling/concepts.hpp"
 
@@ -72,41 +76,61 @@ class top_p {
       c.assign_sorted(kept);  // rounding kept the mass just short of p·Z: keep everything
       return;
     }
-    // Later rounds: the nucleus is large. Pack once; each round selects the next 4× larger batch
-    // from the unsorted suffix with nth_element (O(suffix)) and sorts only that batch, so the
-    // sorting work is bounded by 4× the nucleus, never the whole vocabulary unless it needs it.
-    auto& all = c.scratch2();
-    all.resize(static_cast<std::size_t>(n));
-    {
-      const auto ids = c.ids();
-      const auto l = c.logits();
-      for (std::size_t i = 0; i < all.size(); ++i) all[i] = {l[i], ids[i]};
-    }
-    const detail::canonical_less less{};
-    std::size_t lo = 0;
-    cum = 0.0;
-    for (std::size_t batch = 4 * first;; batch *= 4) {
-      const std::size_t hi = std::min(batch, all.size());
-      if (hi < all.size())
-        std::nth_element(all.begin() + static_cast<std::ptrdiff_t>(lo), all.begin() + static_cast<std::ptrdiff_t>(hi),
-                         all.end(), less);
-      std::sort(all.begin() + static_cast<std::ptrdiff_t>(lo), all.begin() + static_cast<std::ptrdiff_t>(hi), less);
-      for (; lo < hi; ++lo) {
-        cum += std::exp(static_cast<double>(all[lo].logit) - m);
-        if (cum >= target && lo + 1 >= static_cast<std::size_t>(min_keep_)) {
-          all.resize(lo + 1);
-          c.assign_sorted(all);
-          return;
-        }
-      }
-      if (hi == all.size()) break;
-    }
-    c.assign_sorted(all);
+    // The nucleus is large: find the canonical prefix that holds it with a histogram of the
+    // logits (one pass), then sort only that prefix.
+    cut_by_histogram(c, m, target);
   }
 
- private:
+  /// Buckets of equal logit width w between the largest and the smallest finite logit; bucket b
+  /// holds logits in (m - (b+1)w, m - bw] (bucket 0 the largest). A bucket of c entries has mass
+  /// at least c·exp(-(b+1)w), so scanning buckets from the top until these lower bounds exceed
+  /// p·Z (with a relative margin far above rounding) selects every entry with logit above that
+  /// bucket's lower edge: a prefix of the canonical order (equal logits share a bucket) whose
+  /// mass, cumulated in canonical order, surely reaches p·Z. Only that prefix is sorted, then cut
+  /// exactly. One pass without exponentials to count, one to collect.
+  void cut_by_histogram(candidates& c, double m, double target) const {
+    constexpr int buckets = 2048;
+    const auto l = c.logits();
+    const auto ids = c.ids();
+    const std::size_t n = l.size();
+    double lo = m;
+    for (float x : l)
+      if (std::isfinite(x)) lo = std::min(lo, static_cast<double>(x));
+    const double width = (m - lo) / buckets, inv = width > 0 ? 1.0 / width : 0.0;
+    auto& bucket = bucket_;
+    bucket.resize(n);
+    std::vector<std::size_t> count(buckets + 1, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double d = (m - static_cast<double>(l[i])) * inv;  // -inf -> +inf (or NaN when inv = 0)
+      const int b = std::isfinite(l[i]) ? std::min(buckets - 1, static_cast<int>(d)) : buckets;
+      bucket[i] = static_cast<std::uint16_t>(b);
+      ++count[static_cast<std::size_t>(b)];
+    }
+    const double enough = target * (1.0 + 1e-9);
+    int last = 0;
+    for (double acc = 0.0; last < buckets; ++last) {
+      acc += static_cast<double>(count[static_cast<std::size_t>(last)]) * std::exp(-(last + 1) * width);
+      if (acc >= enough) break;
+    }
+    auto& kept = c.scratch2();
+    kept.clear();
+    for (std::size_t i = 0; i < n; ++i)
+      if (bucket[i] <= last) kept.push_back({l[i], ids[i]});
+    std::sort(kept.begin(), kept.end(), detail::canonical_less{});
+    double cum = 0.0;
+    for (std::size_t j = 0; j < kept.size(); ++j) {
+      cum += std::exp(static_cast<double>(kept[j].logit) - m);
+      if (cum >= target && j + 1 >= static_cast<std::size_t>(min_keep_)) {
+        kept.resize(j + 1);
+        break;
+      }
+    }
+    c.assign_sorted(kept);  // when rounding kept the mass short of p·Z: everything selected
+  }
+
   double p_;
   index_t min_keep_;
+  mutable std::vector<std::uint16_t> bucket_;  // scratch of cut_by_histogram
 };
 static_assert(rlhf::logit_processor<top_p>);
 

@@ -121,7 +121,7 @@ struct matmul_kernels {
   /// R rows of o[:, c0, c0+nc) in tiles of W packets, then single packets, then scalars.
   template <int R, int W, class T>
   static void row_block(T* o, const T* a, const T* w, const T* bias, index_t K, index_t N, index_t c0, index_t nc) {
-    constexpr index_t S = Eigen::internal::unpacket_traits<typename Eigen::internal::packet_traits<T>::type>::size;
+    constexpr index_t S = Eigen::internal::packet_traits<T>::size;
     index_t n = c0;
     const index_t end = c0 + nc;
     for (; n + W * S <= end; n += W * S) register_tile<R, W>(o + n, a, w + n, bias ? bias + n : nullptr, K, N);
@@ -138,7 +138,7 @@ struct matmul_kernels {
   static void register_tile(T* o, const T* a, const T* w, const T* bias, index_t K, index_t N) {
     using namespace Eigen::internal;
     using P = typename packet_traits<T>::type;
-    constexpr index_t S = unpacket_traits<P>::size;
+    constexpr index_t S = packet_traits<T>::size;
     P acc[R][W];
     for (int i = 0; i < R; ++i)
       for (int j = 0; j < W; ++j) acc[i][j] = pset1<P>(T(0));
