@@ -44,13 +44,7 @@ token_batch as_batch(const std::vector<token_id>& prompt, const std::vector<toke
 }
 
 gpt2_config tiny_gpt() {
-  gpt2_config cfg;
-  cfg.vocab_size = 37;
-  cfg.n_positions = 24;
-  cfg.n_embd = 16;
-  cfg.n_layer = 2;
-  cfg.n_head = 4;
-  return cfg;
+  return gpt2_config{.vocab_size = 37, .n_positions = 24, .n_embd = 16, .n_layer = 2, .n_head = 4};
 }
 }  // namespace
 

@@ -13,13 +13,7 @@
 namespace {
 
 rlhf::gpt2_config heads_config() {
-  rlhf::gpt2_config c;
-  c.vocab_size = 13;
-  c.n_positions = 8;
-  c.n_embd = 8;
-  c.n_layer = 1;
-  c.n_head = 2;
-  return c;
+  return rlhf::gpt2_config{.vocab_size = 13, .n_positions = 8, .n_embd = 8, .n_layer = 1, .n_head = 2};
 }
 
 rlhf::token_batch ragged_batch() {

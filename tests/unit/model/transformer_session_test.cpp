@@ -13,13 +13,7 @@
 namespace {
 
 rlhf::gpt2_config session_config() {
-  rlhf::gpt2_config c;
-  c.vocab_size = 37;
-  c.n_positions = 24;
-  c.n_embd = 16;
-  c.n_layer = 2;
-  c.n_head = 4;
-  return c;
+  return rlhf::gpt2_config{.vocab_size = 37, .n_positions = 24, .n_embd = 16, .n_layer = 2, .n_head = 4};
 }
 
 rlhf::token_batch one_row(const std::vector<int>& ids) {

@@ -22,13 +22,7 @@
 namespace {
 
 rlhf::gpt2_config tiny_config() {
-  rlhf::gpt2_config c;
-  c.vocab_size = 11;
-  c.n_positions = 8;
-  c.n_embd = 8;
-  c.n_layer = 2;
-  c.n_head = 2;
-  return c;
+  return rlhf::gpt2_config{.vocab_size = 11, .n_positions = 8, .n_embd = 8, .n_layer = 2, .n_head = 2};
 }
 
 /// Right-padded batch from rows of ids; padding holds `pad`, response = positions >= prompt_len.
