@@ -98,6 +98,12 @@ struct matmul_kernels {
   static constexpr index_t few_rows = 32;
   static constexpr index_t few_rows_cols = 128;
 
+// Eigen's SIMD packet types (__m256 ...) as template arguments: GCC warns that their alignment
+// attributes are ignored there, as it does inside Eigen, which silences it the same way.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
   /// out[:, c0, c0+nc) = inp · W + bias for M <= few_rows, W (K,N) row-major, read in place.
   /// Blocks of up to 4 rows; each block keeps about 8 SIMD accumulators in registers (1 row x 8
   /// packets ... 4 rows x 2 packets: enough independent multiply-add chains to hide their
@@ -155,6 +161,10 @@ struct matmul_kernels {
       for (int i = 0; i < R; ++i) pstoreu(o + i * N + j * S, padd(acc[i][j], b));
     }
   }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
   template <class T>
   static void check(index_t out_rows, index_t M, in_view<T> weight, index_t K, index_t N, bool transposed,
