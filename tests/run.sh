@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (README's second command). Four stages; on 2 cores they
-# take about 25 minutes together, so the last three build the subset named below:
+# take about 30 minutes together (release alone ~12), so the last three build the subsets below:
 #   release     every test binary (each backend-generic test on Eigen AND thrust-OMP), the rlhf
 #               program's end-to-end test, compile-fail tests, the installed-package consumer;
 #   sanitize    ASan + UBSan (-O1), Eigen backend: core io data objective sampling decoding model
