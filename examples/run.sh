@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/deps.sh
-cmake --preset release -DRLHF_BUILD_TESTS=OFF -DRLHF_BUILD_BENCHMARKS=OFF ${RLHF_CMAKE_EXTRA:-} >/dev/null
+cmake --preset release ${RLHF_CMAKE_EXTRA:-} >/dev/null  # builds only the program below
 cmake --build --preset release --target rlhf_cli -j "$(nproc)"
 rlhf=$PWD/build/release/examples/rlhf
 out=${RLHF_OUT:-rlhf-run}
