@@ -12,12 +12,12 @@
 ///
 /// Partial selection: the first 64 entries are selected with a bounded heap over the arrays; if
 /// their mass is short of p, a 2048-bucket histogram of the logits (counts, bounding each
-/// bucket's mass from below) finds a canonical prefix that surely holds the nucleus, and only that prefix is sorted. A small
-/// nucleus costs O(n log 64); a nucleus of size s costs O(n) plus O(s' log s'), s' = s plus the
-/// entries of one bucket; the vocabulary is sorted only when the nucleus is (nearly) all of it.
+/// bucket's mass from below) finds a canonical prefix that surely holds the nucleus, and only
+/// that prefix is sorted. A small nucleus costs O(n log 64); a nucleus of size s costs O(n) plus
+/// O(s' log s'), s' = s plus the entries of one bucket; the vocabulary is sorted only when the
+/// nucleus is (nearly) all of it.
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <vector>
 
 #include "rlhf/sampling/concepts.hpp"
@@ -81,13 +81,15 @@ class top_p {
     cut_by_histogram(c, m, target);
   }
 
+ private:
   /// Buckets of equal logit width w between the largest and the smallest finite logit; bucket b
   /// holds logits in (m - (b+1)w, m - bw] (bucket 0 the largest). A bucket of c entries has mass
   /// at least c·exp(-(b+1)w), so scanning buckets from the top until these lower bounds exceed
   /// p·Z (with a relative margin far above rounding) selects every entry with logit above that
   /// bucket's lower edge: a prefix of the canonical order (equal logits share a bucket) whose
   /// mass, cumulated in canonical order, surely reaches p·Z. Only that prefix is sorted, then cut
-  /// exactly. One pass without exponentials to count, one to collect.
+  /// exactly. One pass without exponentials to count, one to collect. Stateless: one top_p may
+  /// serve several threads (generate samples rows in parallel).
   void cut_by_histogram(candidates& c, double m, double target) const {
     constexpr int buckets = 2048;
     const auto l = c.logits();
@@ -97,15 +99,12 @@ class top_p {
     for (float x : l)
       if (std::isfinite(x)) lo = std::min(lo, static_cast<double>(x));
     const double width = (m - lo) / buckets, inv = width > 0 ? 1.0 / width : 0.0;
-    auto& bucket = bucket_;
-    bucket.resize(n);
+    auto bucket_of = [&](float x) {  // -inf after every finite logit
+      if (!std::isfinite(x)) return buckets;
+      return std::min(buckets - 1, static_cast<int>((m - static_cast<double>(x)) * inv));
+    };
     std::vector<std::size_t> count(buckets + 1, 0);
-    for (std::size_t i = 0; i < n; ++i) {
-      const double d = (m - static_cast<double>(l[i])) * inv;  // -inf -> +inf (or NaN when inv = 0)
-      const int b = std::isfinite(l[i]) ? std::min(buckets - 1, static_cast<int>(d)) : buckets;
-      bucket[i] = static_cast<std::uint16_t>(b);
-      ++count[static_cast<std::size_t>(b)];
-    }
+    for (float x : l) ++count[static_cast<std::size_t>(bucket_of(x))];
     const double enough = target * (1.0 + 1e-9);
     int last = 0;
     for (double acc = 0.0; last < buckets; ++last) {
@@ -115,7 +114,7 @@ class top_p {
     auto& kept = c.scratch2();
     kept.clear();
     for (std::size_t i = 0; i < n; ++i)
-      if (bucket[i] <= last) kept.push_back({l[i], ids[i]});
+      if (bucket_of(l[i]) <= last) kept.push_back({l[i], ids[i]});
     std::sort(kept.begin(), kept.end(), detail::canonical_less{});
     double cum = 0.0;
     for (std::size_t j = 0; j < kept.size(); ++j) {
@@ -130,7 +129,6 @@ class top_p {
 
   double p_;
   index_t min_keep_;
-  mutable std::vector<std::uint16_t> bucket_;  // scratch of cut_by_histogram
 };
 static_assert(rlhf::logit_processor<top_p>);
 
