@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The thrust backend next to the Eigen backend, in one binary: matmul (tiny-GPT and GPT-2-small
 // shapes), layernorm, softmax and causal attention. Every benchmark checks its output once
-// against Eigen before timing, reports GFLOP/s (nominal FLOPs of the kernel), and the thrust
-// runs also report `eigen_ratio`: Eigen's time per call divided by thrust's on the same shape,
-// measured in the same process (> 1: thrust is faster). Under nvcc the CUDA system is added.
+// against Eigen before timing and reports GFLOP/s (nominal FLOPs of the kernel); the closing
+// table (ratio_main.hpp) gives each thrust system's speed against Eigen's on the same shape in
+// the same run (> 1: thrust is faster). Under nvcc the CUDA system is added.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <span>
 #include <vector>
@@ -48,22 +47,6 @@ void sync() {
 #if defined(__CUDACC__) && defined(RLHF_WITH_THRUST)
   if constexpr (std::is_same_v<B, rlhf::backend::thrust_cuda>) cudaDeviceSynchronize();
 #endif
-}
-
-/// Mean seconds per call of f over at least 0.2 s (after one warm-up call).
-template <class F>
-double seconds_per_call(F&& f) {
-  f();
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  index_t calls = 0;
-  double elapsed = 0;
-  do {
-    f();
-    ++calls;
-    elapsed = std::chrono::duration<double>(clock::now() - start).count();
-  } while (elapsed < 0.2);
-  return elapsed / static_cast<double>(calls);
 }
 
 /// One kernel on backend B: inputs built from fixed seeds, run() launches it, output() reads it.
@@ -150,14 +133,6 @@ void run_case(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   state.counters["GFLOP/s"] = benchmark::Counter(kernel.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if constexpr (!std::is_same_v<B, eigen_b>) {
-    const double mine = seconds_per_call([&] {
-      kernel.run();
-      sync<B>();
-    });
-    const double eig = seconds_per_call([&] { reference.run(); });
-    state.counters["eigen_ratio"] = eig / mine;
-  }
 }
 
 template <class B>

@@ -22,10 +22,6 @@ namespace {
 
 using backend = rlhf::backend::default_backend;
 
-void set_threads(int n) {
-  backend::set_num_threads(n);
-}
-
 rlhf::gpt2_config tiny(rlhf::index_t n_positions = 64) {
   rlhf::gpt2_config c;  // V 256, C 128, L 4, NH 4
   c.n_positions = n_positions;
@@ -46,7 +42,7 @@ rlhf::token_batch random_batch(rlhf::index_t B, rlhf::index_t T, rlhf::index_t V
 
 void BM_transformer_train_step(benchmark::State& st) {
   const int threads = static_cast<int>(st.range(0));
-  set_threads(threads);
+  backend::set_num_threads(threads);
   const rlhf::index_t B = 16, T = 64;
   rlhf::transformer<backend, rlhf::lm_head> m(tiny(), 1);
   const auto batch = random_batch(B, T, 256, 2);
@@ -68,7 +64,7 @@ void BM_transformer_train_step(benchmark::State& st) {
   for (auto _ : st) benchmark::DoNotOptimize(train_step().data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["params"] = static_cast<double>(m.parameter_count());
-  set_threads(1);
+  backend::set_num_threads(1);
 }
 BENCHMARK(BM_transformer_train_step)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -92,20 +88,20 @@ std::vector<rlhf::token_id> decode_cached(Model& m, rlhf::index_t rows, int step
 }
 
 void BM_transformer_decode(benchmark::State& st) {
-  set_threads(static_cast<int>(st.range(1)));
+  backend::set_num_threads(static_cast<int>(st.range(1)));
   const rlhf::index_t rows = st.range(0);
   const int steps = 64;
   rlhf::transformer<backend, rlhf::lm_head> m(tiny(65), 1);
   for (auto _ : st) benchmark::DoNotOptimize(decode_cached(m, rows, steps).data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(rows * steps), benchmark::Counter::kIsIterationInvariantRate);
-  set_threads(1);
+  backend::set_num_threads(1);
 }
 // (rows, threads)
 BENCHMARK(BM_transformer_decode)->Args({1, 1})->Args({16, 1})->Args({1, 2})->Args({16, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// The naive counterpart: every new token re-runs the full forward over the whole prefix.
 void BM_transformer_decode_no_cache(benchmark::State& st) {
-  set_threads(1);
+  backend::set_num_threads(1);
   const rlhf::index_t rows = st.range(0);
   const int steps = 64;
   rlhf::transformer<backend, rlhf::lm_head> m(tiny(65), 1);
@@ -136,7 +132,7 @@ BENCHMARK(BM_transformer_decode_no_cache)->Args({1, 1})->Args({16, 1})->Unit(ben
 /// One decode step of one row at a given position (n_positions 320): the step appends a token
 /// and is rolled back with truncate, so every iteration runs at the same position.
 void BM_transformer_decode_at(benchmark::State& st) {
-  set_threads(1);
+  backend::set_num_threads(1);
   const rlhf::index_t pos = st.range(0);
   rlhf::transformer<backend, rlhf::lm_head> m(tiny(320), 1);
   auto s = m.start_session(1, 320);
@@ -153,7 +149,7 @@ void BM_transformer_decode_at(benchmark::State& st) {
 BENCHMARK(BM_transformer_decode_at)->Arg(30)->Arg(250)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 void BM_transformer_gpt2_small_forward(benchmark::State& st) {
-  set_threads(static_cast<int>(st.range(0)));
+  backend::set_num_threads(static_cast<int>(st.range(0)));
   rlhf::gpt2_config c;
   c.vocab_size = 50257;
   c.n_positions = 1024;
@@ -166,7 +162,7 @@ void BM_transformer_gpt2_small_forward(benchmark::State& st) {
   if (!std::isfinite(xt::sum(m.forward(batch))())) st.SkipWithError("non-finite log-probabilities");
   for (auto _ : st) benchmark::DoNotOptimize(m.forward(batch).data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
-  set_threads(1);
+  backend::set_num_threads(1);
 }
 BENCHMARK(BM_transformer_gpt2_small_forward)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 

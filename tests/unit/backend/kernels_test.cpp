@@ -343,52 +343,50 @@ TEMPLATE_LIST_TEST_CASE("float kernels agree with double", "[backend][precision]
 
 TEMPLATE_LIST_TEST_CASE("results are bitwise identical on 1 and 2 threads", "[backend][determinism]", backends) {
   using B = TestType;
-  {
-    const int saved = B::num_threads();
-    // Shapes above the matmul tile sizes, so that threads split every kernel.
-    const index_t M = 600, K = 300, N = 1100, Bn = 3, T = 40, C = 64, V = 700;
-    const auto x = random_vector(M * K, 100), w = random_vector(K * N, 101, 0.1);
-    const auto q = random_vector(Bn * T * C, 102), dO = random_vector(Bn * T * C, 103);
-    std::vector<std::int32_t> tok(static_cast<std::size_t>(M));
-    for (index_t i = 0; i < M; ++i) tok[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % 13);
-    auto run = [&] {
-      std::vector<std::vector<float>> r;
-      auto xi = upload<B, float>(x, {M, K});
-      auto wi = upload<B, float>(w, {K, N});
-      typename B::template buffer<float> out(shape{M, N}), dx(shape{M, K}), dw(shape{K, N}), db(shape{N});
-      B::matmul_forward(out.view(), xi.view(), wi.view(), none<B, const float>(), false);
-      B::matmul_backward(dx.view(), dw.view(), db.view(), out.view(), xi.view(), wi.view(), false);
-      typename B::template buffer<float> tw(shape{N, K});
-      B::matmul_backward(none<B, float>(), tw.view(), none<B, float>(), out.view(), xi.view(), tw.view(), true);
-      auto ti = upload<B, std::int32_t>(tok, {M});
-      typename B::template buffer<float> dwte(shape{V, K});
-      B::embedding_backward(dwte.view(), none<B, float>(), xi.view(), ti.view(), none<B, const std::int32_t>());
-      auto qi = upload<B, float>(q, {Bn, T, C});
-      auto gi = upload<B, float>(dO, {Bn, T, C});
-      typename B::template buffer<float> ao(shape{Bn, T, C}), pr(shape{Bn, 4, T, T}), dq(shape{Bn, T, C}),
-          dk(shape{Bn, T, C}), dv(shape{Bn, T, C});
-      auto nf = none<B, const float>();
-      auto ni = none<B, const std::int32_t>();
-      B::attention_forward(ao.view(), pr.view(), qi.view(), qi.view(), qi.view(), nf, nf, ni, ni, 4);
-      B::attention_backward(dq.view(), dk.view(), dv.view(), gi.view(), qi.view(), qi.view(), qi.view(), pr.view(), 4);
-      typename B::template buffer<float> ln(shape{M, K}), mean(shape{M}), rstd(shape{M}), dg(shape{K}), dbb(shape{K});
-      auto gamma = upload<B, float>(std::vector<double>(static_cast<std::size_t>(K), 1.0), {K});
-      B::layernorm_forward(ln.view(), mean.view(), rstd.view(), xi.view(), gamma.view(), gamma.view(), 1e-5f);
-      B::layernorm_backward(dx.view(), dg.view(), dbb.view(), ln.view(), xi.view(), gamma.view(), mean.view(),
-                            rstd.view());
-      for (const auto* b : {&out, &dx, &dw, &db, &tw, &dwte, &ao, &pr, &dq, &dk, &dv, &dg, &dbb})
-        r.push_back(download<B>(*b));
-      r.push_back({static_cast<float>(B::sum(xi.view())), static_cast<float>(B::sum_squares(out.view()))});
-      return r;
-    };
-    B::set_num_threads(1);
-    const auto one = run();
-    B::set_num_threads(2);
-    const auto two = run();
-    B::set_num_threads(saved);
-    for (std::size_t i = 0; i < one.size(); ++i) {
-      INFO("output " << i);
-      CHECK(std::memcmp(one[i].data(), two[i].data(), one[i].size() * sizeof(float)) == 0);
-    }
+  const int saved = B::num_threads();
+  // Shapes above the matmul tile sizes, so that threads split every kernel.
+  const index_t M = 600, K = 300, N = 1100, Bn = 3, T = 40, C = 64, V = 700;
+  const auto x = random_vector(M * K, 100), w = random_vector(K * N, 101, 0.1);
+  const auto q = random_vector(Bn * T * C, 102), dO = random_vector(Bn * T * C, 103);
+  std::vector<std::int32_t> tok(static_cast<std::size_t>(M));
+  for (index_t i = 0; i < M; ++i) tok[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % 13);
+  auto run = [&] {
+    std::vector<std::vector<float>> r;
+    auto xi = upload<B, float>(x, {M, K});
+    auto wi = upload<B, float>(w, {K, N});
+    typename B::template buffer<float> out(shape{M, N}), dx(shape{M, K}), dw(shape{K, N}), db(shape{N});
+    B::matmul_forward(out.view(), xi.view(), wi.view(), none<B, const float>(), false);
+    B::matmul_backward(dx.view(), dw.view(), db.view(), out.view(), xi.view(), wi.view(), false);
+    typename B::template buffer<float> tw(shape{N, K});
+    B::matmul_backward(none<B, float>(), tw.view(), none<B, float>(), out.view(), xi.view(), tw.view(), true);
+    auto ti = upload<B, std::int32_t>(tok, {M});
+    typename B::template buffer<float> dwte(shape{V, K});
+    B::embedding_backward(dwte.view(), none<B, float>(), xi.view(), ti.view(), none<B, const std::int32_t>());
+    auto qi = upload<B, float>(q, {Bn, T, C});
+    auto gi = upload<B, float>(dO, {Bn, T, C});
+    typename B::template buffer<float> ao(shape{Bn, T, C}), pr(shape{Bn, 4, T, T}), dq(shape{Bn, T, C}),
+        dk(shape{Bn, T, C}), dv(shape{Bn, T, C});
+    auto nf = none<B, const float>();
+    auto ni = none<B, const std::int32_t>();
+    B::attention_forward(ao.view(), pr.view(), qi.view(), qi.view(), qi.view(), nf, nf, ni, ni, 4);
+    B::attention_backward(dq.view(), dk.view(), dv.view(), gi.view(), qi.view(), qi.view(), qi.view(), pr.view(), 4);
+    typename B::template buffer<float> ln(shape{M, K}), mean(shape{M}), rstd(shape{M}), dg(shape{K}), dbb(shape{K});
+    auto gamma = upload<B, float>(std::vector<double>(static_cast<std::size_t>(K), 1.0), {K});
+    B::layernorm_forward(ln.view(), mean.view(), rstd.view(), xi.view(), gamma.view(), gamma.view(), 1e-5f);
+    B::layernorm_backward(dx.view(), dg.view(), dbb.view(), ln.view(), xi.view(), gamma.view(), mean.view(),
+                          rstd.view());
+    for (const auto* b : {&out, &dx, &dw, &db, &tw, &dwte, &ao, &pr, &dq, &dk, &dv, &dg, &dbb})
+      r.push_back(download<B>(*b));
+    r.push_back({static_cast<float>(B::sum(xi.view())), static_cast<float>(B::sum_squares(out.view()))});
+    return r;
+  };
+  B::set_num_threads(1);
+  const auto one = run();
+  B::set_num_threads(2);
+  const auto two = run();
+  B::set_num_threads(saved);
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    INFO("output " << i);
+    CHECK(std::memcmp(one[i].data(), two[i].data(), one[i].size() * sizeof(float)) == 0);
   }
 }
