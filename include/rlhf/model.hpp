@@ -9,5 +9,5 @@
 #include "rlhf/model/heads.hpp"
 #include "rlhf/model/kv_session.hpp"
 #include "rlhf/model/parameter.hpp"
-#include "rlhf/model/tabular_lm.hpp"
+#include "rlhf/model/tabular_model.hpp"
 #include "rlhf/model/transformer.hpp"

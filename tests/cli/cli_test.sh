@@ -77,6 +77,47 @@ printf '{"prompt_ids":[1,2],"completion_ids":[999]}\n' >"$work/oov.jsonl"
 expect_exit 2 token-out-of-range "999" -- "$rlhf" sft --model "$work/m1" --data "$work/oov.jsonl" --out "$work/x"
 cp -r "$work/m1" "$work/trunc" && head -c 100 "$work/m1/model.safetensors" >"$work/trunc/model.safetensors"
 expect_exit 2 truncated-checkpoint "model.safetensors" -- "$rlhf" generate --model "$work/trunc" --prompts "$work/d/prompts.jsonl" --out "$work/x"
+# The command line (CLI11): one line naming the command once and the option with its range.
+m1=("--model" "$work/m1")
+expect_exit 2 unknown-option-once "unknown option --bogus" -- "$rlhf" generate "${m1[@]}" --bogus 3 --prompts "$work/d/prompts.jsonl" --out "$work/x"
+[[ $(grep -o "rlhf generate" "$work/stderr" | wc -l) -eq 1 ]] && ok || bad "bad option names the command more than once: $(cat "$work/stderr")"
+expect_exit 2 out-of-range "--batch-size: value 0 not in range \[1 - 65536]" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --out "$work/x" --batch-size 0
+[[ $(grep -o "rlhf generate" "$work/stderr" | wc -l) -eq 1 ]] && ok || bad "out-of-range names the command more than once: $(cat "$work/stderr")"
+expect_exit 2 lr-range "--lr: value -1 not in range (0 - 10]" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" --lr -1
+expect_exit 2 not-a-number "--steps: value abc is not an integer" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" --steps abc
+expect_exit 2 missing-value "--lr needs a value" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" --lr
+expect_exit 2 extra-argument "unexpected argument 'stray'" -- "$rlhf" logprobs "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" stray
+expect_exit 2 model-positions "--max-new-tokens: value 500 not in range \[1 - 96]" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --out "$work/x" --max-new-tokens 500
+expect_exit 2 unknown-command "unknown command 'bogus'" -- "$rlhf" bogus
+# --help: every command, its options with ranges and defaults; rlhf --help lists the commands.
+expect_exit 0 help "" -- "$rlhf" --help
+for c in init sft logprobs generate data; do
+  grep -q "^  $c " "$work/stdout" && ok || bad "rlhf --help does not list $c"
+done
+for c in init sft logprobs generate data; do
+  expect_exit 0 "help-$c" "" -- "$rlhf" "$c" --help
+  grep -q "usage: rlhf $c" "$work/stdout" && ok || bad "rlhf $c --help: $(cat "$work/stdout")"
+done
+expect_exit 0 help-sft-ranges "" -- "$rlhf" sft --help
+grep -q -- "--lr X .*(0 - 10] (default 0.0003)" "$work/stdout" && grep -q -- "--optimizer adamw|sgd .*(default adamw)" "$work/stdout" \
+  && ok || bad "rlhf sft --help lacks ranges/defaults: $(cat "$work/stdout")"
+# Output directories that cannot be created: status 2 naming the directory, before any work.
+expect_exit 2 out-dir-proc "/proc/x/y" -- "$rlhf" data --out /proc/x/y
+expect_exit 2 out-dir-under-file "sft.jsonl/m" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/d/sft.jsonl/m"
+expect_exit 2 init-out-under-file "cfg.json/m" -- "$rlhf" init --out "$work/cfg.json/m"
+expect_exit 2 out-file-no-dir "$work/nodir" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --out "$work/nodir/g.jsonl"
+# --stop repeats: the response ends at the first of the stop strings (same seed: a prefix of the unstopped text).
+gen=(generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --max-new-tokens 20 --seed 7)
+expect_exit 0 generate-nostop "" -- "$rlhf" "${gen[@]}" --out "$work/u.jsonl"
+expect_exit 0 generate-stops "" -- "$rlhf" "${gen[@]}" --out "$work/s.jsonl" --stop t --stop s
+python3 - "$work/u.jsonl" "$work/s.jsonl" <<'P' && ok || bad "repeated --stop"
+import json, sys
+u = [json.loads(l)["completion"] for l in open(sys.argv[1])]
+s = [json.loads(l)["completion"] for l in open(sys.argv[2])]
+for a, b in zip(u, s):
+    cut = [i for i in (a.find("t"), a.find("s")) if i >= 0]
+    assert b == (a[: min(cut) + 1] if cut else a), (a, b)
+P
 # A failed run never damages what is already saved.
 before=$(md5sum <"$work/m1/model.safetensors")
 expect_exit 2 failed-save-keeps-model "" -- "$rlhf" sft --model "$work/m1" --data "$work/bad.jsonl" --out "$work/m1"

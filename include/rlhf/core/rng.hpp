@@ -67,6 +67,23 @@ class counter_rng {
   std::uint64_t stream_;
 };
 
+/// What a stream of random numbers is for. Each purpose owns the streams whose top byte is its
+/// value, so weight initialisation, data order, sampling and dropout under the same seed never
+/// draw the same Philox blocks (with one shared stream space, tensor 0's initialisation and
+/// prompt 0's sampling would be the same numbers).
+enum class rng_purpose : std::uint8_t {
+  weight_init = 1,  ///< stream index = the tensor's index in the parameter table
+  data_order = 2,   ///< stream index = the epoch (shuffles)
+  sampling = 3,     ///< stream index = the sequence (prompt or row) index
+  dropout = 4,      ///< stream index = the layer
+  prefix = 5,       ///< stream index = the record (random prefix lengths, truncation)
+};
+
+/// The stream of `purpose` number `index` (index < 2^56; higher bits are dropped).
+RLHF_HOST_DEVICE constexpr std::uint64_t rng_stream(rng_purpose purpose, std::uint64_t index) noexcept {
+  return static_cast<std::uint64_t>(purpose) << 56 | (index & ((std::uint64_t{1} << 56) - 1));
+}
+
 }  // namespace rlhf
 
 #include <cmath>

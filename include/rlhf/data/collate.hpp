@@ -11,8 +11,12 @@
 /// Keeping the response whole where possible keeps the learning signal; the tokens dropped
 /// from the prompt are the ones furthest from it.
 #include <algorithm>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <ranges>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xtensor.hpp>
@@ -80,19 +84,58 @@ inline token_batch collate(std::span<const sequence_pair> rows, const collate_op
   return out;
 }
 
-/// SFT batch: row i is prompt_i ⊕ completion_i.
-inline token_batch collate(std::span<const sft_example> examples, const collate_options& opt = {}) {
+/// A record with a prompt and a completion as contiguous token_id ranges: sft_example and
+/// scored_example are ones, and so is any user type with those two members.
+template <class R>
+concept prompt_completion_record = requires(const R& r) {
+  { r.prompt_ids } -> std::ranges::contiguous_range;
+  { r.completion_ids } -> std::ranges::contiguous_range;
+  requires std::same_as<std::ranges::range_value_t<decltype(r.prompt_ids)>, token_id>;
+  requires std::same_as<std::ranges::range_value_t<decltype(r.completion_ids)>, token_id>;
+};
+
+namespace detail {
+template <class R>
+std::span<const token_id> ids_of(const R& ids) {
+  return {std::ranges::data(ids), static_cast<std::size_t>(std::ranges::size(ids))};
+}
+}  // namespace detail
+
+/// Completion batch (SFT, scored responses): row i is prompt ⊕ completion of
+/// records[order[i]], truncated and padded as documented above (rewards or other members stay
+/// in the records). `order` selects and orders the records of one batch, e.g. a span of
+/// rlhf::data::epoch_batches or of a shuffled permutation; an index may repeat.
+/// @tparam Records a random-access range of prompt_completion_record (std::vector<sft_example>,
+///                 std::span<const scored_example>, ...)
+/// @tparam Order   a sized range of integer indices (std::span<const index_t>, std::vector<std::size_t>, ...)
+/// @throws rlhf::invalid_argument for an index outside [0, records.size()), an empty order,
+///         an empty prompt or bad options.
+template <std::ranges::random_access_range Records, std::ranges::sized_range Order>
+  requires prompt_completion_record<std::ranges::range_value_t<Records>> &&
+           std::integral<std::ranges::range_value_t<Order>>
+token_batch collate(const Records& records, const Order& order, const collate_options& opt = {}) {
+  const auto n = static_cast<index_t>(std::ranges::size(records));
   std::vector<sequence_pair> rows;
-  rows.reserve(examples.size());
-  for (const auto& e : examples) rows.push_back({e.prompt_ids, e.completion_ids});
+  rows.reserve(static_cast<std::size_t>(std::ranges::size(order)));
+  index_t pos = 0;
+  for (const auto i : order) {
+    // Compared before any conversion, so an index of any signedness cannot wrap into range.
+    RLHF_EXPECTS(std::cmp_greater_equal(i, 0) && std::cmp_less(i, n), "collate: order[", pos, "] = ", i,
+                 " is outside the records [0, ", n, "); the order must index the records it is used with");
+    const auto& r = std::ranges::begin(records)[static_cast<std::ranges::range_difference_t<const Records>>(i)];
+    rows.push_back({detail::ids_of(r.prompt_ids), detail::ids_of(r.completion_ids)});
+    ++pos;
+  }
   return collate(rows, opt);
 }
 
-/// Scored batch: row i is prompt_i ⊕ completion_i (rewards stay in the examples).
-inline token_batch collate(std::span<const scored_example> examples, const collate_options& opt = {}) {
+/// Completion batch of all records, in their order: row i is prompt_i ⊕ completion_i.
+template <std::ranges::random_access_range Records>
+  requires prompt_completion_record<std::ranges::range_value_t<Records>>
+token_batch collate(const Records& records, const collate_options& opt = {}) {
   std::vector<sequence_pair> rows;
-  rows.reserve(examples.size());
-  for (const auto& e : examples) rows.push_back({e.prompt_ids, e.completion_ids});
+  rows.reserve(static_cast<std::size_t>(std::ranges::size(records)));
+  for (const auto& r : records) rows.push_back({detail::ids_of(r.prompt_ids), detail::ids_of(r.completion_ids)});
   return collate(rows, opt);
 }
 

@@ -33,9 +33,44 @@ template <class... A>
   RLHF_THROW(format_error, where.str(), ": ", parts...);
 }
 
-/// Calls `fn(record, where)` for each non-blank line of the JSONL file `path`, in file order.
-/// A line that is not a JSON object is an rlhf::format_error naming the file and line; a
-/// missing file is an rlhf::io_error. CRLF line ends and a UTF-8 byte-order mark are accepted.
+namespace detail {
+/// Called inside a handler of `e`: rethrows it, with `at` in front of its message unless the
+/// message starts so already.
+template <class E>
+[[noreturn]] void rethrow_prefixed(const E& e, const std::string& at) {
+  if (std::string_view(e.what()).starts_with(at)) throw;
+  throw E(at + e.what());
+}
+
+/// Rethrows the exception in flight from a record's callback with "FILE:LINE: " in front, so
+/// every error about a record names its line (fail_at messages already do and pass unchanged).
+/// The rlhf::error type is kept; a nlohmann::json exception (a field read as the wrong type)
+/// becomes rlhf::format_error; anything else is not about the file and passes unchanged.
+[[noreturn]] inline void rethrow_at(const source_location& where) {
+  const std::string at = where.str() + ": ";
+  try {
+    throw;
+  } catch (const format_error& e) {
+    rethrow_prefixed(e, at);
+  } catch (const invalid_argument& e) {
+    rethrow_prefixed(e, at);
+  } catch (const numerical_error& e) {
+    rethrow_prefixed(e, at);
+  } catch (const io_error& e) {
+    rethrow_prefixed(e, at);
+  } catch (const nlohmann::json::exception& e) {
+    throw format_error(at + e.what() + "; check the record's fields and their types");
+  }
+}
+}  // namespace detail
+
+/// Calls `fn(record, where)` for each non-blank line of the JSONL file `path`, in file order,
+/// with where.line the 1-based line number. A line that is not a JSON object is an
+/// rlhf::format_error naming the file and line. Every error `fn` raises about the record
+/// (rlhf::format_error, invalid_argument, numerical_error, io_error) is prefixed with
+/// "FILE:LINE: " unless its message starts so already, and keeps its type; a nlohmann::json
+/// exception from `fn` becomes a format_error so prefixed. A missing file is an
+/// rlhf::io_error. CRLF line ends and a UTF-8 byte-order mark are accepted.
 /// Returns the number of records.
 inline std::size_t for_each_jsonl(const std::filesystem::path& path,
                                   const std::function<void(const nlohmann::json&, const source_location&)>& fn) {
@@ -61,10 +96,14 @@ inline std::size_t for_each_jsonl(const std::filesystem::path& path,
     }
     if (!record.is_object())
       fail_at(where, "a JSON ", record.type_name(), " where an object is required; each line must be one JSON object");
-    fn(record, where);
+    try {
+      fn(record, where);
+    } catch (...) {
+      detail::rethrow_at(where);
+    }
     ++records;
   }
-  if (is.bad()) RLHF_THROW(io_error, "reading ", path.string(), " failed at line ", where.line);
+  if (is.bad()) RLHF_THROW(io_error, where.str(), ": reading failed after this line; check the disk or the file");
   return records;
 }
 

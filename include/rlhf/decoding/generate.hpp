@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// Batched sampling from any `rlhf::causal_lm` with its KV-cache session (prefill once, then
+/// Batched sampling from any `rlhf::language_model` with its KV-cache session (prefill once, then
 /// one `step` per new token; finished rows are passed as -1 and cost nothing). Prompts are
 /// processed in chunks of `batch_size` rows.
 ///
-/// Reproducibility: the uniform for prompt i at step t is `counter_rng(seed, i).uniform(t)`
+/// Reproducibility: the uniform for prompt i at step t is draw t of the sampling stream i of
+/// `seed` (`counter_rng(seed, rng_stream(rng_purpose::sampling, i))`, core/rng.hpp)
 /// and the categorical selector walks candidates in token-id order, so the same seed gives the
 /// same tokens for any batch size and thread count (given a model whose logits for a row do
 /// not depend on the other rows of its batch).
@@ -64,7 +65,7 @@ struct generate_options {
   std::vector<std::string> stop_strings{};  ///< end when the response text contains one
   /// Text of response tokens; required when stop_strings is not empty. Called serially.
   std::function<std::string(std::span<const token_id>)> detokenize{};
-  std::uint64_t seed = 0;        ///< RNG key; stream = prompt index, counter = step
+  std::uint64_t seed = 0;        ///< RNG key; stream = sampling stream of the prompt index, counter = step
   index_t batch_size = 8;        ///< rows per decode session (prompts in chunks of this size)
   int threads = 0;               ///< threads sampling the rows of a step; 0 = OpenMP default
 
@@ -108,7 +109,7 @@ struct generate_result {
 };
 
 /// Samples a response for every prompt.
-/// @tparam Model a `rlhf::causal_lm`
+/// @tparam Model a `rlhf::language_model`
 /// @tparam Sampler a `rlhf::sampler` (sampling::chain, sampling::any_sampler); each row works on
 ///         its own copy (reset, then shown the prompt), so `sampler` itself is never changed and
 ///         is taken by const reference (a temporary such as any_sampler::parse(...) works too).
@@ -116,7 +117,7 @@ struct generate_result {
 /// @throws rlhf::invalid_argument on an empty prompt, an id outside the vocabulary, a prompt longer
 ///         than max_positions, max_new_tokens that does not fit, or a bad option; rlhf::numerical_error
 ///         when every token of a row is banned.
-template <causal_lm Model, sampler Sampler>
+template <language_model Model, sampler Sampler>
 generate_result generate(Model& lm, std::span<const std::vector<token_id>> prompts, const Sampler& sampler,
                          const generate_options& opt) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -190,7 +191,7 @@ generate_result generate(Model& lm, std::span<const std::vector<token_id>> promp
         try {
           auto& g = result.sequences[first + b];
           const std::span<const float> row(logits.data() + bi * vocab, static_cast<std::size_t>(vocab));
-          const auto s = sampling::sample_row(samplers[b], row, work[b], counter_rng(opt.seed, first + b),
+          const auto s = sampling::sample_row(samplers[b], row, work[b], counter_rng(opt.seed, rng_stream(rng_purpose::sampling, static_cast<std::uint64_t>(first + b))),
                                               static_cast<std::uint64_t>(step), banned);
           sampling::notify_accept(samplers[b], s.token);
           g.tokens.push_back(s.token);

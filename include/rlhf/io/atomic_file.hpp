@@ -21,6 +21,7 @@
 #include <utility>
 
 #if __has_include(<unistd.h>)
+#include <cstdio>  // renameat2 (glibc >= 2.28, _GNU_SOURCE, which g++ defines)
 #include <fcntl.h>
 #include <unistd.h>
 #define RLHF_IO_POSIX 1
@@ -70,6 +71,46 @@ inline void remove_quietly(const std::filesystem::path& p) noexcept {
   std::filesystem::remove(p, ec);
 }
 
+}  // namespace detail
+
+namespace detail {
+inline void remove_tree_quietly(const std::filesystem::path& p) noexcept {
+  std::error_code ec;
+  std::filesystem::remove_all(p, ec);
+}
+/// Names temporary_sibling hands out (skipped when a directory's old entries are carried over).
+inline bool is_staging_name(const std::string& name) noexcept {
+  return name.starts_with(".") && name.find(".tmp-") != std::string::npos;
+}
+/// Hard-links the regular files of `src` into `dst` (copies them where links are refused),
+/// recreating its directories.
+inline void link_or_copy_tree(const std::filesystem::path& src, const std::filesystem::path& dst) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(src, ec)) {
+    std::filesystem::create_directory(dst, ec);
+    if (ec) RLHF_THROW(io_error, "cannot create ", dst.string(), ": ", ec.message());
+    for (const auto& e : std::filesystem::directory_iterator(src, ec)) link_or_copy_tree(e.path(), dst / e.path().filename());
+    if (ec) RLHF_THROW(io_error, "cannot list ", src.string(), ": ", ec.message());
+    return;
+  }
+  std::filesystem::create_hard_link(src, dst, ec);
+  if (!ec) return;
+  ec.clear();
+  std::filesystem::copy_file(src, dst, ec);
+  if (ec) RLHF_THROW(io_error, "cannot copy ", src.string(), " to ", dst.string(), ": ", ec.message());
+}
+/// Makes the entries of a directory durable before it is renamed into place.
+inline void sync_directory(const std::filesystem::path& p) noexcept {
+#if RLHF_IO_POSIX
+  const int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+#else
+  (void)p;
+#endif
+}
 }  // namespace detail
 
 /// A file written under a temporary name beside `target` and renamed over it by commit().
@@ -184,5 +225,93 @@ inline std::string read_file(const std::filesystem::path& path) {
   if (is.bad()) RLHF_THROW(io_error, "reading ", path.string(), " failed (I/O error)");
   return out;
 }
+
+// ---- whole directories ----
+
+/// A directory being prepared beside `target` (same parent, so the final rename never crosses a
+/// file system) and put in place as a whole by commit(). Destroyed without commit(), it is
+/// removed and `target` is left exactly as it was. This is how a model directory or a training
+/// checkpoint is saved: a kill at any moment leaves either the complete old or the complete new
+/// directory, never a mix of their files.
+class staged_directory {
+ public:
+  /// Creates the staging directory. @throws rlhf::io_error when the parent cannot hold it
+  explicit staged_directory(std::filesystem::path target) : target_(std::move(target)) {
+    if (target_.filename().empty()) target_ = target_.parent_path();  // "dir/" names "dir"
+    std::error_code ec;
+    const auto parent = target_.has_parent_path() ? target_.parent_path() : std::filesystem::path(".");
+    std::filesystem::create_directories(parent, ec);
+    if (ec || !std::filesystem::is_directory(parent))
+      RLHF_THROW(io_error, "cannot create the directory ", parent.string(), " for ", target_.string(), ": ",
+                 ec ? ec.message() : "a file of that name exists");
+    if (std::filesystem::exists(target_, ec) && !std::filesystem::is_directory(target_, ec))
+      RLHF_THROW(io_error, "cannot save into ", target_.string(), ": it is a file, not a directory; choose another path");
+    path_ = detail::temporary_sibling(target_);
+    if (!std::filesystem::create_directory(path_, ec) || ec)
+      RLHF_THROW(io_error, "cannot create ", path_.string(), ": ", ec ? ec.message() : "it exists");
+  }
+  staged_directory(const staged_directory&) = delete;
+  staged_directory& operator=(const staged_directory&) = delete;
+  ~staged_directory() {
+    if (!path_.empty()) detail::remove_tree_quietly(path_);
+  }
+
+  /// Where to write the new directory's files.
+  const std::filesystem::path& path() const noexcept { return path_; }
+  const std::filesystem::path& target() const noexcept { return target_; }
+
+  /// Carries every entry of the existing target that the staged directory does not hold (a
+  /// tokenizer beside the weights, earlier checkpoints) into it, as hard links where the file
+  /// system allows (no bytes copied) and copies otherwise, so the swap keeps them.
+  void keep_existing_files() {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(target_, ec)) return;
+    for (const auto& e : std::filesystem::directory_iterator(target_, ec)) {
+      const auto dst = path_ / e.path().filename();
+      if (std::filesystem::exists(dst, ec) || detail::is_staging_name(e.path().filename().string())) continue;
+      detail::link_or_copy_tree(e.path(), dst);
+    }
+    if (ec) RLHF_THROW(io_error, "cannot list ", target_.string(), ": ", ec.message());
+  }
+
+  /// Puts the staged directory in place of the target in one step: renameat2(RENAME_EXCHANGE)
+  /// swaps the two directories atomically on Linux, then the old one is removed; a new target is
+  /// one rename. Where the exchange is not supported, the old directory is renamed aside first
+  /// and a kill between the two renames leaves it under a ".NAME.tmp-…" name beside the target.
+  /// @throws rlhf::io_error when the swap fails (the target is then untouched)
+  void commit() {
+    std::error_code ec;
+    detail::sync_directory(path_);
+    if (!std::filesystem::exists(target_, ec)) {
+      std::filesystem::rename(path_, target_, ec);
+      if (ec) RLHF_THROW(io_error, "cannot move ", path_.string(), " to ", target_.string(), ": ", ec.message());
+      path_.clear();
+      return;
+    }
+#if RLHF_IO_POSIX && defined(RENAME_EXCHANGE)
+    if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, target_.c_str(), RENAME_EXCHANGE) == 0) {
+      detail::remove_tree_quietly(path_);  // now the old directory
+      path_.clear();
+      return;
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+      RLHF_THROW(io_error, "cannot replace ", target_.string(), ": ", std::strerror(errno));
+#endif
+    const auto old = detail::temporary_sibling(target_);
+    std::filesystem::rename(target_, old, ec);
+    if (ec) RLHF_THROW(io_error, "cannot move ", target_.string(), " aside: ", ec.message());
+    std::filesystem::rename(path_, target_, ec);
+    if (ec) {
+      std::error_code back;
+      std::filesystem::rename(old, target_, back);
+      RLHF_THROW(io_error, "cannot move ", path_.string(), " to ", target_.string(), ": ", ec.message());
+    }
+    path_.clear();
+    detail::remove_tree_quietly(old);
+  }
+
+ private:
+  std::filesystem::path target_, path_;
+};
 
 }  // namespace rlhf::io

@@ -21,6 +21,7 @@
 
 #include "rlhf/core/error.hpp"
 #include "rlhf/io/atomic_file.hpp"
+#include "rlhf/io/detail/json_location.hpp"
 #include "rlhf/io/detail/unicode.hpp"
 #include "rlhf/io/tokenizer.hpp"
 
@@ -108,7 +109,8 @@ class gpt2_tokenizer {
 
   /// Loads `vocab.json` (token string -> id) and `merges.txt` ("a b" per line, by rank;
   /// an optional "#version" first line). rlhf::io_error when a file is missing;
-  /// rlhf::format_error naming the file (and the line of merges.txt) when malformed.
+  /// rlhf::format_error "FILE:LINE: problem; fix" when malformed (1-based lines; "FILE: ..."
+  /// alone when what is wrong is something missing from the whole file).
   gpt2_tokenizer(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt)
       : gpt2_tokenizer(read_file(vocab_json), vocab_json.string(), read_file(merges_txt), merges_txt.string()) {}
 
@@ -174,9 +176,17 @@ class gpt2_tokenizer {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      RLHF_THROW(format_error, name, ":", detail::line_of(text, e), ": not valid JSON (", e.what(),
+                 "); vocab.json must map token strings to ids");
     } catch (const nlohmann::json::exception& e) {
       RLHF_THROW(format_error, name, ": not valid JSON (", e.what(), "); vocab.json must map token strings to ids");
     }
+    // "FILE:LINE" of a token's entry, looked up only when that entry is wrong.
+    auto at = [&](const std::string& key) {
+      const std::size_t line = detail::json_key_line(text, key);
+      return line == 0 ? name : name + ":" + std::to_string(line);
+    };
     if (!j.is_object() || j.empty())
       RLHF_THROW(format_error, name, ": must be a non-empty JSON object mapping token strings to ids");
     std::unordered_map<char32_t, unsigned char> to_byte;
@@ -186,17 +196,17 @@ class gpt2_tokenizer {
       const std::string& key = it.key();
       if (!it.value().is_number_integer() || it.value().get<std::int64_t>() < 0 ||
           it.value().get<std::int64_t>() >= std::numeric_limits<token_id>::max())
-        RLHF_THROW(format_error, name, ": token \"", key, "\" has id ", it.value().dump(),
+        RLHF_THROW(format_error, at(key), ": token \"", key, "\" has id ", it.value().dump(),
                    "; ids must be non-negative integers");
       const auto id = static_cast<std::size_t>(it.value().get<std::int64_t>());
-      if (key.empty()) RLHF_THROW(format_error, name, ": empty token string for id ", id);
+      if (key.empty()) RLHF_THROW(format_error, at(key), ": empty token string for id ", id);
       std::string raw;
       for (std::size_t i = 0; i < key.size();) {
         char32_t cp;
         i += detail::decode_utf8(key, i, cp);
         const auto b = to_byte.find(cp);
         if (b == to_byte.end())
-          RLHF_THROW(format_error, name, ": token \"", key, "\" (id ", id,
+          RLHF_THROW(format_error, at(key), ": token \"", key, "\" (id ", id,
                      ") has a character outside GPT-2's byte-level alphabet; this is not a byte-level BPE vocabulary");
         raw.push_back(static_cast<char>(b->second));
       }
@@ -206,7 +216,7 @@ class gpt2_tokenizer {
         t.present.resize(id + 1, false);
       }
       if (t.present[id])
-        RLHF_THROW(format_error, name, ": id ", id, " is used by both \"", t.text[id], "\" and \"", key,
+        RLHF_THROW(format_error, at(key), ": id ", id, " is used by both \"", t.text[id], "\" and \"", key,
                    "\"; ids must be unique");
       t.present[id] = true;
       t.text[id] = key;

@@ -8,12 +8,10 @@
 ///                      own keys with model_type "tabular".
 ///   model.safetensors  F32 tensors under Hugging Face GPT-2 names (F32, F16, BF16 are read).
 ///   rlhf.json          optional: {"head": "lm"|"reward"|"value"|"token", "history": [...]}.
-/// save_model stages every file in a hidden directory inside the target and renames them into
-/// place only once all are complete, config.json last: an interrupted or failed save leaves an
-/// existing checkpoint as it was, and files it does not write (vocab.json, merges.txt) untouched.
+/// save_model stages the whole directory beside the target and swaps it in at once: an
+/// interrupted or failed save leaves an existing model directory as it was, and the files it
+/// does not write (vocab.json, merges.txt) are carried over unchanged.
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -32,7 +30,8 @@
 #include "rlhf/io/atomic_file.hpp"
 #include "rlhf/io/safetensors.hpp"
 #include "rlhf/model/gpt2_config.hpp"
-#include "rlhf/model/tabular_lm.hpp"
+#include "rlhf/model/parameter.hpp"
+#include "rlhf/model/tabular_model.hpp"
 
 namespace rlhf {
 
@@ -252,21 +251,6 @@ inline model_info read_model_info(const std::filesystem::path& dir) {
 // ---- save / load ----
 
 namespace detail {
-template <class M>
-struct checkpoint_backend {};
-template <class M>
-  requires requires { typename M::backend_type; }
-struct checkpoint_backend<M> {
-  using type = typename M::backend_type;
-};
-template <class M>
-  requires(!requires { typename M::backend_type; } && requires { typename M::backend; })
-struct checkpoint_backend<M> {
-  using type = typename M::backend;
-};
-template <class M>
-using checkpoint_backend_t = typename checkpoint_backend<std::remove_cvref_t<M>>::type;
-
 inline std::string shape_text(const shape& s) {
   std::string r = "[";
   for (int i = 0; i < s.rank; ++i) r += (i ? ", " : "") + std::to_string(s[i]);
@@ -278,14 +262,6 @@ inline std::string shape_text(std::span<const index_t> s) {
   return r + "]";
 }
 
-// Removes a staging directory on every exit path.
-struct staging_dir {
-  std::filesystem::path path;
-  ~staging_dir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
 }  // namespace detail
 
 /// A model that save_model / load_parameters accept: named tensors, a config() that
@@ -294,23 +270,16 @@ template <class M>
 concept checkpointable = requires(M& m, const M& cm) {
   { m.named_parameters() } -> std::ranges::range;
   config_to_json(cm.config());
-  typename detail::checkpoint_backend_t<M>;
+  typename model_backend_t<M>;
 };
 
-/// Writes `dir`/config.json, `dir`/model.safetensors (every named parameter as F32, in table
-/// order, metadata format "pt") and `dir`/rlhf.json (head, history). Creates `dir` if needed.
-/// @throws rlhf::io_error when the directory or a file cannot be written (nothing is replaced)
+namespace detail {
+/// Writes config.json, model.safetensors and rlhf.json of `model` into the directory `into`.
 template <checkpointable Model>
-void save_model(const std::filesystem::path& dir, const Model& model, head_kind head,
-                const nlohmann::json& history = nlohmann::json::array()) {
-  using backend = detail::checkpoint_backend_t<Model>;
+void write_model_files(const std::filesystem::path& into, const Model& model, head_kind head,
+                       const nlohmann::json& history) {
+  using backend = model_backend_t<Model>;
   RLHF_EXPECTS(history.is_array(), "save_model: history must be a JSON array (one entry per training run)");
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir))
-    RLHF_THROW(io_error, "cannot create the model directory ", dir.string(), ": ",
-               ec ? ec.message() : "a file of that name exists");
-
   // named_parameters() hands out mutable views; saving only reads them.
   auto params = const_cast<Model&>(model).named_parameters();
   std::vector<std::vector<float>> host;
@@ -328,30 +297,45 @@ void save_model(const std::filesystem::path& dir, const Model& model, head_kind 
     for (int i = 0; i < p.value.rank(); ++i) shp.push_back(p.value.dim(i));
     refs.push_back({p.name, std::move(shp), std::span<const float>(host.back())});
   }
-
-  // A name no concurrent save picks: a process-wide counter and the clock.
-  static std::atomic<std::uint64_t> counter{0};
-  detail::staging_dir staging{
-      dir / (".rlhf-save-" + std::to_string(counter.fetch_add(1)) + "-" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()))};
-  std::filesystem::create_directory(staging.path, ec);
-  if (ec) RLHF_THROW(io_error, "cannot create ", staging.path.string(), ": ", ec.message());
-
-  io::save_safetensors(staging.path / "model.safetensors", refs, {{"format", "pt"}});
+  io::save_safetensors(into / "model.safetensors", refs, {{"format", "pt"}});
   const nlohmann::json info{{"head", std::string(to_string(head))}, {"history", history},
                             {"library", "rlhf " + std::to_string(RLHF_VERSION_MAJOR) + "." +
                                             std::to_string(RLHF_VERSION_MINOR) + "." +
                                             std::to_string(RLHF_VERSION_PATCH)}};
-  io::write_atomically(staging.path / "rlhf.json", [&](std::ostream& os) { os << info.dump(2) << '\n'; });
+  io::write_atomically(into / "rlhf.json", [&](std::ostream& os) { os << info.dump(2) << '\n'; });
   const nlohmann::json cfg = config_to_json(model.config(), head);
-  io::write_atomically(staging.path / "config.json", [&](std::ostream& os) { os << cfg.dump(2) << '\n'; });
+  io::write_atomically(into / "config.json", [&](std::ostream& os) { os << cfg.dump(2) << '\n'; });
+}
+}  // namespace detail
 
-  // Everything is complete on disk: move it into place, the weights first and the file that
-  // declares the model last.
-  for (const char* name : {"model.safetensors", "rlhf.json", "config.json"}) {
-    std::filesystem::rename(staging.path / name, dir / name, ec);
-    if (ec) RLHF_THROW(io_error, "cannot move ", name, " into ", dir.string(), ": ", ec.message());
+/// What save_model writes besides the model's own files.
+struct save_options {
+  /// Files copied into the directory with the model (e.g. a tokenizer's vocab.json and
+  /// merges.txt), in the same atomic step.
+  std::vector<std::filesystem::path> extra_files;
+  /// Keep the entries of an existing directory that the save does not write (its tokenizer,
+  /// checkpoints, notes). false: the directory holds exactly the new files.
+  bool keep_existing = true;
+};
+
+/// Writes `dir`/config.json, `dir`/model.safetensors (every named parameter as F32, in table
+/// order, metadata format "pt"), `dir`/rlhf.json (head, history) and the extra files as ONE
+/// directory: all are staged beside `dir` and swapped in at once (io::staged_directory), so a
+/// kill at any moment leaves either the old or the new model directory, never a mix.
+/// @throws rlhf::io_error when the directory or a file cannot be written (nothing is replaced);
+///         rlhf::invalid_argument when `dir` is a file
+template <checkpointable Model>
+void save_model(const std::filesystem::path& dir, const Model& model, head_kind head,
+                const nlohmann::json& history = nlohmann::json::array(), const save_options& options = {}) {
+  io::staged_directory staged(dir);
+  detail::write_model_files(staged.path(), model, head, history);
+  for (const auto& f : options.extra_files) {
+    std::error_code ec;
+    std::filesystem::copy_file(f, staged.path() / f.filename(), std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) RLHF_THROW(io_error, "cannot copy ", f.string(), " into the model directory ", dir.string(), ": ", ec.message());
   }
+  if (options.keep_existing) staged.keep_existing_files();
+  staged.commit();
 }
 
 /// Options of load_parameters.
@@ -375,7 +359,7 @@ struct load_report {
 ///         shapes and config.json for a shape mismatch; rlhf::io_error when the file is missing
 template <checkpointable Model>
 load_report load_parameters(const std::filesystem::path& dir, Model& model, const load_options& options = {}) {
-  using backend = detail::checkpoint_backend_t<Model>;
+  using backend = model_backend_t<Model>;
   const auto file = dir / "model.safetensors";
   const io::safetensors_reader reader(file);
   load_report report;

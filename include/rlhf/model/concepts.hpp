@@ -1,18 +1,26 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// The model concepts (roles in DESIGN.md: CausalLM, Trainable, SequenceScorer, TokenScorer).
+/// The model roles (DESIGN.md: CausalLM, Trainable, SequenceScorer, TokenScorer), named after
+/// what their numbers ARE, so that a composition that mixes them up does not compile:
 ///
-///  - `decode_session`: an incremental decoder over a batch of rows with a KV cache.
-///  - `causal_lm`: a next-token model that can open decode sessions (generation, guided decoding).
-///  - `sequence_scorer`: maps a token_batch to one number per position (B, T) in one forward
-///    pass: per-token log-probs of the given tokens (lm_head), values / rewards (scalar_head).
-///  - `token_scorer`: maps a token_batch to V numbers per position (B, T, V) in one pass
-///    (token_reward_head: FaRMA, GenARM).
-///  - `trainable`: a scorer whose forward keeps activations and whose backward accumulates
-///    parameter gradients from the gradient of its outputs.
+///  - `language_model`: per-token log-probabilities of the given tokens, and decode sessions
+///    whose calls return next-token logits (policies, reference models, SFT, `generate`).
+///  - `value_model`: one number per position — a reward at the last token, a critic V_t at
+///    every position, a CD prefix value (scalar heads); sessions return `value_rows`.
+///  - `token_reward_model`: V numbers per position, R(s, a^{<t})[v] for every next token v in
+///    one call (FaRMA, GenARM); sessions return `token_reward_rows`.
+///  - `differentiable_model`: forward keeps activations, backward accumulates parameter
+///    gradients; what every trainer needs in addition to a role.
+///  - `model_session<S, Result>`: the one incremental-session concept, parameterised by the
+///    result type of its calls.
 ///
-/// Every shipped model has `static_assert`s for the concepts it models beside its definition.
+/// Numbers of different meaning often have the same shape ((B, T) log-probs and (B, T) values),
+/// so shape cannot tell the roles apart: every model opts in with a tag, `static constexpr
+/// model_role role`, and every concept checks the tag as well as the calls. Session results are
+/// distinct types for the same reason: a value or a token-reward row never converts to logits.
+///
+/// Every shipped model has `static_assert`s for the roles it models beside its definition.
 #include <concepts>
 #include <cstdint>
 #include <span>
@@ -25,59 +33,111 @@
 
 namespace rlhf {
 
-/// An incremental decoder over `rows()` sequences that share one KV cache allocation.
-///
+/// What a model's outputs mean (the opt-in tag of every model: `static constexpr model_role role`).
+enum class model_role {
+  log_probs,      ///< out(b, t) = log p(tokens(b, t) | tokens(b, < t)); sessions give next-token logits
+  values,         ///< out(b, t) = V(s, a^{≤t}): rewards, critics, CD values
+  token_rewards,  ///< out(b, t, v) = R(s, a^{≤t})[v]: FaRMA / GenARM token reward models
+};
+
+/// The role tag of M (a model without one has no role and models none of the concepts below).
+template <class M>
+concept has_role = requires {
+  { M::role } -> std::convertible_to<model_role>;
+};
+template <class M, model_role R>
+concept of_role = has_role<M> && M::role == R;
+
+/// Next-token logits of some session rows, (n, V) on the host (a language model's session).
+using logit_rows = view<const float, host_space>;
+
+/// Values of a value model's session, (n, 1) on the host: V(s, a^{≤i}) for every queried row.
+/// A distinct type so that a reward model's values are never mistaken for next-token logits.
+struct value_rows {
+  view<const float, host_space> values;  // (n, 1)
+  index_t size() const noexcept { return values.size(); }
+  float operator[](index_t i) const noexcept { return values[i]; }
+};
+
+/// Token rewards of a token reward model's session, (n, V) on the host: R(s, a^{≤i})[v].
+/// Shaped like logits but not logits: sampling them as a language model's would be a bug.
+struct token_reward_rows {
+  view<const float, host_space> rewards;  // (n, V)
+  index_t rows() const noexcept { return rewards.dim(0); }
+  index_t width() const noexcept { return rewards.dim(1); }
+  std::span<const float> row(index_t i) const noexcept {
+    return {rewards.data() + i * rewards.dim(1), static_cast<std::size_t>(rewards.dim(1))};
+  }
+};
+
+/// An incremental session over `rows()` sequences sharing one cache allocation, whose calls
+/// return `Result`:
 /// - `prefill(prompts)`: starts row b with prompts[b] (1 <= size <= capacity) and returns the
-///   next-token logits of every row, (B, V) on the host.
-/// - `step(tokens)`: appends tokens[b] to row b and returns the next-token logits (B, V);
-///   a negative token leaves row b untouched (a finished row) and its logits row is unspecified.
-/// - `score_candidates(row, candidates)`: the next-token logits (k, V) after appending each of
-///   k candidate tokens to `row`, as k one-token queries against the row's shared prefix cache;
-///   the session is not changed (ARGS, PARGS, CD scoring).
-/// - `length(row)`: tokens in row so far; `truncate(row, n)`: roll the row back to n tokens.
-template <class S>
-concept decode_session = requires(S& s, const S& cs, std::span<const std::vector<token_id>> prompts,
-                                  std::span<const token_id> tokens, index_t row) {
-  { s.prefill(prompts) } -> std::convertible_to<view<const float, host_space>>;
-  { s.step(tokens) } -> std::convertible_to<view<const float, host_space>>;
-  { s.score_candidates(row, tokens) } -> std::convertible_to<view<const float, host_space>>;
+///   output after each row's last prompt token, (rows, width);
+/// - `step(tokens)`: appends tokens[b] to row b and returns the output (rows, width); a negative
+///   token leaves row b untouched (a finished row; its output row is unspecified);
+/// - `score_candidates(row, candidates)`: the output after appending each of k candidate tokens
+///   to `row`, as k one-token queries against the row's shared prefix (ARGS, PARGS, CD); the
+///   session is not changed;
+/// - `length(row)`: tokens in the row so far; `truncate(row, n)`: roll it back to n tokens.
+template <class S, class Result>
+concept model_session = requires(S& s, const S& cs, std::span<const std::vector<token_id>> prompts,
+                                 std::span<const token_id> tokens, index_t row) {
+  { s.prefill(prompts) } -> std::same_as<Result>;
+  { s.step(tokens) } -> std::same_as<Result>;
+  { s.score_candidates(row, tokens) } -> std::same_as<Result>;
   { cs.length(row) } -> std::convertible_to<index_t>;
   s.truncate(row, row);
   { cs.rows() } -> std::convertible_to<index_t>;
 };
 
-/// A causal language model that decodes incrementally: `start_session(rows, capacity)` opens a
-/// decode_session for `rows` sequences of at most `capacity` tokens each.
-template <class M>
-concept causal_lm = requires(M& m, const M& cm, index_t n) {
+/// What every role shares: a vocabulary, a longest sequence, and sessions of result `Result`.
+template <class M, class Result>
+concept sessioned_model = requires(M& m, const M& cm, index_t n) {
   { cm.vocab_size() } -> std::convertible_to<index_t>;
   { cm.max_positions() } -> std::convertible_to<index_t>;
-  { m.start_session(n, n) } -> decode_session;
+  { m.start_session(n, n) } -> model_session<Result>;
 };
 
-/// One number per position from one forward pass: out(b, t) for every valid position.
-/// For an LM head, out(b, t) = log p(tokens(b, t) | tokens(b, < t)) for t >= 1 and 0 at t = 0.
+/// A language model: `score(batch)` gives per-token log-probs (B, T) — out(b, t) =
+/// log p(tokens(b, t) | tokens(b, < t)) for 1 <= t < length(b), 0 at t = 0 and at padding — through
+/// the inference path (no activations kept), and its sessions return next-token logits.
 template <class M>
-concept sequence_scorer = requires(M& m, const token_batch& batch) {
-  { m.score(batch) } -> std::convertible_to<xt::xtensor<float, 2>>;
-};
+concept language_model = of_role<M, model_role::log_probs> && sessioned_model<M, logit_rows> &&
+                         requires(M& m, const token_batch& batch) {
+                           { m.score(batch) } -> std::convertible_to<xt::xtensor<float, 2>>;
+                         };
 
-/// V numbers per position from one forward pass: out(b, t, v) (token reward heads).
+/// A value model: `score(batch)` gives one value per valid position (B, T) — read at the last
+/// non-padding token it is a sequence reward (Bradley–Terry), at every position a critic or a CD
+/// prefix value — and its sessions return value_rows.
 template <class M>
-concept token_scorer = requires(M& m, const token_batch& batch) {
-  { m.score_tokens(batch) } -> std::convertible_to<xt::xtensor<float, 3>>;
-};
+concept value_model = of_role<M, model_role::values> && sessioned_model<M, value_rows> &&
+                      requires(M& m, const token_batch& batch) {
+                        { m.score(batch) } -> std::convertible_to<xt::xtensor<float, 2>>;
+                      };
 
-/// A model with parameters and gradients: `forward(batch)` computes the head's outputs keeping
-/// activations, `backward(d_outputs)` accumulates parameter gradients (+=), `zero_grad()`
-/// clears them; `parameter_count()`; optimizers reach the parameters through
-/// `parameters()` / `gradients()` (one flat backend view each).
+/// A token reward model: `score_tokens(batch)` gives V rewards per position (B, T, V) in one
+/// call, and its sessions return token_reward_rows.
 template <class M>
-concept trainable = requires(M& m, const M& cm) {
+concept token_reward_model = of_role<M, model_role::token_rewards> && sessioned_model<M, token_reward_rows> &&
+                             requires(M& m, const token_batch& batch) {
+                               { m.score_tokens(batch) } -> std::convertible_to<xt::xtensor<float, 3>>;
+                             };
+
+/// A model with parameters and gradients: `forward(batch)` computes the outputs of its role
+/// keeping activations (the only call that does), `backward(d_outputs)` accumulates (+=)
+/// parameter gradients for the batch of the last forward, `zero_grad()` clears them. Optimizers
+/// reach the tensors through `parameters()` / `gradients()` (one flat backend view each) and
+/// `named_parameters()` (one entry per tensor, Hugging Face names).
+template <class M>
+concept differentiable_model = has_role<M> && requires(M& m, const M& cm, const token_batch& batch) {
   m.zero_grad();
   { cm.parameter_count() } -> std::convertible_to<index_t>;
   m.parameters();
   m.gradients();
+  m.named_parameters();
+  m.backward(m.forward(batch));
 };
 
 }  // namespace rlhf

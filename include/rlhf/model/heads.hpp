@@ -5,6 +5,10 @@
 /// model, a reward model / critic, or a token reward model by changing one template argument.
 ///
 /// A head is a type with
+///  - `static constexpr model_role role`: what its numbers mean (model/concepts.hpp), which
+///    decides the roles the transformer models;
+///  - `using session_result`: the result type of its sessions' calls (logit_rows, value_rows,
+///    token_reward_rows);
 ///  - `static constexpr std::size_t output_rank`: 2 for (B, T) outputs, 3 for (B, T, V);
 ///  - `static std::vector<head_tensor> tensors(const gpt2_config&)`: its own parameters
 ///    (appended to the transformer's parameter table, Hugging Face names);
@@ -29,8 +33,10 @@
 #include "rlhf/core/error.hpp"
 #include "rlhf/core/view.hpp"
 #include "rlhf/data/token_batch.hpp"
+#include "rlhf/model/concepts.hpp"
 #include "rlhf/model/gpt2_config.hpp"
 #include "rlhf/model/transformer/parameter_table.hpp"
+#include "rlhf/model/transformer/weights.hpp"
 
 namespace rlhf {
 
@@ -53,21 +59,6 @@ struct head_context {
 };
 
 namespace detail {
-/// A backend buffer that grows to the largest size asked for and is reused below it, so the
-/// steady state of training and decoding allocates nothing.
-template <class Backend, class T>
-class growable {
- public:
-  using space = typename Backend::space;
-  view<T, space> get(shape s) {
-    if (!buf_ || buf_->size() < s.size()) buf_.emplace(shape{s.size()});
-    return view<T, space>(buf_->view().data(), s);
-  }
-
- private:
-  std::optional<typename Backend::template buffer<T>> buf_;
-};
-
 template <class T>
 void check_output_shape(std::span<const std::size_t> got, std::initializer_list<index_t> want,
                         const char* what) {
@@ -84,6 +75,75 @@ void check_output_shape(std::span<const std::size_t> got, std::initializer_list<
 }
 }  // namespace detail
 
+// ---- the tied projection (lm_head, token_reward_head) -------------------------------------
+
+namespace detail {
+/// logits = x · wteᵀ with its backward and its host read-outs: the one projection both heads
+/// tied to the token embedding compute (the LM head before its softmax, the token reward head
+/// as it is).
+template <class Backend, class T>
+class tied_projection {
+ public:
+  using space = typename Backend::space;
+  using cview = view<const T, space>;
+
+  /// (n, V) logits of rows x (n, C), kept until the next call.
+  view<T, space> forward(cview x, cview wte) {
+    const auto logits = logits_.get({x.dim(0), wte.dim(0)});
+    Backend::matmul_forward(logits, x, wte, cview{}, true);
+    return logits;
+  }
+  /// The logits of the last forward, (n, V).
+  view<T, space> logits(index_t n, index_t V) { return logits_.get({n, V}); }
+  /// Accumulates d x and d wte from d logits (n, V).
+  void backward(const head_context<Backend, T>& ctx, cview dlogits) {
+    Backend::matmul_backward(ctx.dx, ctx.dwte, view<T, space>{}, dlogits, ctx.x, ctx.wte, true);
+  }
+  /// Rows (B·T, V) of src as a (B, T, V) host tensor, zero past each row's length.
+  xt::xtensor<T, 3> valid_rows(const head_context<Backend, T>& ctx, cview src) {
+    const index_t B = ctx.batch, Tn = ctx.tokens, V = ctx.config->vocab_size;
+    host_.resize(static_cast<std::size_t>(B * Tn * V));
+    Backend::to_host(std::span<T>(host_), src);
+    xt::xtensor<T, 3> out = xt::zeros<T>({static_cast<std::size_t>(B), static_cast<std::size_t>(Tn),
+                                          static_cast<std::size_t>(V)});
+    for (index_t b = 0; b < B; ++b)
+      std::copy(host_.begin() + b * Tn * V, host_.begin() + (b * Tn + ctx.lengths[b]) * V,
+                out.data() + b * Tn * V);
+    return out;
+  }
+  /// Session read-out: the logits of rows x (n, C) into out (n·V) on the host.
+  void decode(cview x, cview wte, std::span<T> out) {
+    const auto logits = forward(x, wte);
+    Backend::to_host(out.first(static_cast<std::size_t>(logits.size())), cview(logits));
+  }
+
+ private:
+  growable<Backend, T> logits_;
+  std::vector<T> host_;
+};
+
+/// Copies out(b, t) = host[b·T + t + shift] for the valid positions t of each row with
+/// t + shift in [0, length): the per-position read-out of (B·T) head numbers.
+template <class T>
+xt::xtensor<T, 2> per_position(std::span<const T> host, std::span<const std::int32_t> lengths, index_t Tn,
+                               index_t first, index_t shift) {
+  const auto B = static_cast<index_t>(lengths.size());
+  xt::xtensor<T, 2> out = xt::zeros<T>({static_cast<std::size_t>(B), static_cast<std::size_t>(Tn)});
+  for (index_t b = 0; b < B; ++b)
+    for (index_t t = first; t < lengths[b]; ++t) out(b, t) = host[b * Tn + t + shift];
+  return out;
+}
+/// The adjoint of per_position: host[b·T + t + shift] = d(b, t) for the same positions, 0 elsewhere.
+template <class T>
+void from_positions(std::vector<T>& host, const xt::xtensor<T, 2>& d, std::span<const std::int32_t> lengths,
+                    index_t Tn, index_t first, index_t shift) {
+  const auto B = static_cast<index_t>(lengths.size());
+  host.assign(static_cast<std::size_t>(B * Tn), T(0));
+  for (index_t b = 0; b < B; ++b)
+    for (index_t t = first; t < lengths[b]; ++t) host[b * Tn + t + shift] = d(b, t);
+}
+}  // namespace detail
+
 // ---- lm_head ------------------------------------------------------------------------------
 
 /// Language-model head tied to `wte` (GPT-2, Radford et al. 2019): out(b, t) =
@@ -91,6 +151,8 @@ void check_output_shape(std::span<const std::size_t> got, std::initializer_list<
 /// the per-token log-likelihoods every RLHF loss sums over response tokens (ALGORITHMS.md §1, §3,
 /// §4). Computed by the backend's cross_entropy kernel (log-sum-exp, double accumulation).
 struct lm_head {
+  static constexpr model_role role = model_role::log_probs;
+  using session_result = logit_rows;
   static constexpr std::size_t output_rank = 2;
   static std::vector<head_tensor> tensors(const gpt2_config&) { return {}; }
   static index_t decode_width(const gpt2_config& c) { return c.vocab_size; }
@@ -99,78 +161,56 @@ struct lm_head {
   class state {
    public:
     using space = typename Backend::space;
+    using cview = view<const T, space>;
 
     xt::xtensor<T, 2> forward(const head_context<Backend, T>& ctx) {
-      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn;
       // Position t predicts token t + 1: the target of row (b, t) is tokens(b, t + 1).
       targets_host_.assign(static_cast<std::size_t>(N), -1);
       for (index_t b = 0; b < B; ++b)
-        for (index_t t = 0; t + 1 < ctx.lengths[b]; ++t)
-          targets_host_[b * Tn + t] = ctx.ids[b * Tn + t + 1];
+        for (index_t t = 0; t + 1 < ctx.lengths[b]; ++t) targets_host_[b * Tn + t] = ctx.ids[b * Tn + t + 1];
       auto targets = targets_.get({N});
       Backend::from_host(targets, std::span<const std::int32_t>(targets_host_));
-      auto logits = logits_.get({N, V});
+      const auto logits = proj_.forward(ctx.x, ctx.wte);
       auto lse = lse_.get({N});
       auto logp = logp_.get({N});
-      Backend::matmul_forward(logits, ctx.x, ctx.wte, view<const T, space>{}, true);
-      Backend::cross_entropy_forward(logp, lse, view<const T, space>(logits),
-                                     view<const std::int32_t, space>(targets));
+      Backend::cross_entropy_forward(logp, lse, cview(logits), view<const std::int32_t, space>(targets));
       host_.resize(static_cast<std::size_t>(N));
-      Backend::to_host(std::span<T>(host_), view<const T, space>(logp));
-      xt::xtensor<T, 2> out = xt::zeros<T>({static_cast<std::size_t>(B), static_cast<std::size_t>(Tn)});
-      for (index_t b = 0; b < B; ++b)
-        for (index_t t = 1; t < ctx.lengths[b]; ++t) out(b, t) = host_[b * Tn + t - 1];
-      return out;
+      Backend::to_host(std::span<T>(host_), cview(logp));
+      return detail::per_position<T>(host_, ctx.lengths, Tn, 1, -1);
     }
 
     void backward(const head_context<Backend, T>& ctx, const xt::xtensor<T, 2>& d_out) {
       const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
       detail::check_output_shape<T>(d_out.shape(), {B, Tn}, "lm_head backward");
-      host_.assign(static_cast<std::size_t>(N), T(0));
-      for (index_t b = 0; b < B; ++b)
-        for (index_t t = 1; t < ctx.lengths[b]; ++t) host_[b * Tn + t - 1] = d_out(b, t);
+      detail::from_positions<T>(host_, d_out, ctx.lengths, Tn, 1, -1);
       auto dlogp = dlogp_.get({N});
       Backend::from_host(dlogp, std::span<const T>(host_));
       auto dlogits = dlogits_.get({N, V});
       Backend::fill(dlogits, T(0));
-      Backend::cross_entropy_backward(dlogits, view<const T, space>(dlogp),
-                                      view<const T, space>(logits_.get({N, V})),
-                                      view<const T, space>(lse_.get({N})),
+      Backend::cross_entropy_backward(dlogits, cview(dlogp), cview(proj_.logits(N, V)), cview(lse_.get({N})),
                                       view<const std::int32_t, space>(targets_.get({N})));
-      Backend::matmul_backward(ctx.dx, ctx.dwte, view<T, space>{}, view<const T, space>(dlogits),
-                               ctx.x, ctx.wte, true);
+      proj_.backward(ctx, cview(dlogits));
     }
 
     /// Next-token logits (or log-probabilities) of every position of the last forward,
     /// (B, T, V) on the host; rows at padding are 0.
     xt::xtensor<T, 3> full(const head_context<Backend, T>& ctx, bool log_probs) {
-      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
-      auto logits = logits_.get({N, V});
-      auto src = view<const T, space>(logits);
+      const index_t N = ctx.batch * ctx.tokens, V = ctx.config->vocab_size;
+      auto src = cview(proj_.logits(N, V));
       if (log_probs) {
         auto lp = dlogits_.get({N, V});
         Backend::log_softmax_forward(lp, src);
-        src = view<const T, space>(lp);
+        src = cview(lp);
       }
-      xt::xtensor<T, 3> out = xt::zeros<T>({static_cast<std::size_t>(B),
-                                            static_cast<std::size_t>(Tn), static_cast<std::size_t>(V)});
-      host_.resize(static_cast<std::size_t>(N * V));
-      Backend::to_host(std::span<T>(host_), src);
-      for (index_t b = 0; b < B; ++b)
-        std::copy(host_.begin() + b * Tn * V, host_.begin() + (b * Tn + ctx.lengths[b]) * V,
-                  out.data() + b * Tn * V);
-      return out;
+      return proj_.valid_rows(ctx, src);
     }
 
-    void decode(const head_context<Backend, T>& ctx, view<const T, space> x, std::span<T> out) {
-      const index_t n = x.dim(0), V = ctx.config->vocab_size;
-      auto logits = logits_.get({n, V});
-      Backend::matmul_forward(logits, x, ctx.wte, view<const T, space>{}, true);
-      Backend::to_host(out.first(static_cast<std::size_t>(n * V)), view<const T, space>(logits));
-    }
+    void decode(const head_context<Backend, T>& ctx, cview x, std::span<T> out) { proj_.decode(x, ctx.wte, out); }
 
    private:
-    detail::growable<Backend, T> logits_, lse_, logp_, dlogp_, dlogits_;
+    detail::tied_projection<Backend, T> proj_;
+    detail::growable<Backend, T> lse_, logp_, dlogp_, dlogits_;
     detail::growable<Backend, std::int32_t> targets_;
     std::vector<std::int32_t> targets_host_;
     std::vector<T> host_;
@@ -184,6 +224,8 @@ struct lm_head {
 /// is a Bradley–Terry sequence reward r(s, a) (Stiennon et al. 2020, ALGORITHMS.md §2); read at
 /// every position it is a PPO critic V_t (§3) or a CD prefix scorer V(s, a^{≤i}) (§5).
 struct scalar_head {
+  static constexpr model_role role = model_role::values;
+  using session_result = value_rows;
   static constexpr std::size_t output_rank = 2;
   static std::vector<head_tensor> tensors(const gpt2_config& c) {
     return {head_tensor{"score.weight", {1, c.n_embd}, init_kind::normal, 0.02}};
@@ -194,42 +236,38 @@ struct scalar_head {
   class state {
    public:
     using space = typename Backend::space;
+    using cview = view<const T, space>;
 
     xt::xtensor<T, 2> forward(const head_context<Backend, T>& ctx) {
-      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn;
-      auto values = values_.get({N, 1});
-      Backend::matmul_forward(values, ctx.x, weight(ctx), view<const T, space>{}, true);
-      host_.resize(static_cast<std::size_t>(N));
-      Backend::to_host(std::span<T>(host_), view<const T, space>(values));
-      xt::xtensor<T, 2> out = xt::zeros<T>({static_cast<std::size_t>(B), static_cast<std::size_t>(Tn)});
-      for (index_t b = 0; b < B; ++b)
-        for (index_t t = 0; t < ctx.lengths[b]; ++t) out(b, t) = host_[b * Tn + t];
-      return out;
+      const auto values = project(ctx, ctx.x);
+      host_.resize(static_cast<std::size_t>(values.size()));
+      Backend::to_host(std::span<T>(host_), cview(values));
+      return detail::per_position<T>(host_, ctx.lengths, ctx.tokens, 0, 0);
     }
 
     void backward(const head_context<Backend, T>& ctx, const xt::xtensor<T, 2>& d_out) {
       const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn;
       detail::check_output_shape<T>(d_out.shape(), {B, Tn}, "scalar_head backward");
-      host_.assign(static_cast<std::size_t>(N), T(0));
-      for (index_t b = 0; b < B; ++b)
-        for (index_t t = 0; t < ctx.lengths[b]; ++t) host_[b * Tn + t] = d_out(b, t);
+      detail::from_positions<T>(host_, d_out, ctx.lengths, Tn, 0, 0);
       auto dvalues = dvalues_.get({N, 1});
       Backend::from_host(dvalues, std::span<const T>(host_));
       Backend::matmul_backward(ctx.dx, view<T, space>(ctx.grads.data(), {1, ctx.config->n_embd}),
-                               view<T, space>{}, view<const T, space>(dvalues), ctx.x, weight(ctx),
-                               true);
+                               view<T, space>{}, cview(dvalues), ctx.x, weight(ctx), true);
     }
 
-    void decode(const head_context<Backend, T>& ctx, view<const T, space> x, std::span<T> out) {
-      const index_t n = x.dim(0);
-      auto values = values_.get({n, 1});
-      Backend::matmul_forward(values, x, weight(ctx), view<const T, space>{}, true);
-      Backend::to_host(out.first(static_cast<std::size_t>(n)), view<const T, space>(values));
+    void decode(const head_context<Backend, T>& ctx, cview x, std::span<T> out) {
+      const auto values = project(ctx, x);
+      Backend::to_host(out.first(static_cast<std::size_t>(values.size())), cview(values));
     }
 
    private:
-    static view<const T, space> weight(const head_context<Backend, T>& ctx) {
-      return view<const T, space>(ctx.params.data(), {1, ctx.config->n_embd});
+    static cview weight(const head_context<Backend, T>& ctx) {
+      return cview(ctx.params.data(), {1, ctx.config->n_embd});
+    }
+    view<T, space> project(const head_context<Backend, T>& ctx, cview x) {
+      const auto values = values_.get({x.dim(0), 1});
+      Backend::matmul_forward(values, x, weight(ctx), cview{}, true);
+      return values;
     }
     detail::growable<Backend, T> values_, dvalues_;
     std::vector<T> host_;
@@ -240,8 +278,11 @@ struct scalar_head {
 
 /// Token reward head: the tied LM head read without softmax, out(b, t, v) = R(s, a^{<t+1})[v] =
 /// ⟨wte[v], x(b, t)⟩, all V candidate rewards of the next token in one call (FaRMA, Rashid et
-/// al. 2025; GenARM, Xu et al. 2024 read it through log-softmax; ALGORITHMS.md §5).
+/// al. 2025; GenARM, Xu et al. 2024 read it through log-softmax; ALGORITHMS.md §5). Started from
+/// an SFT model it holds no new tensor: its token rewards start as the SFT logits.
 struct token_reward_head {
+  static constexpr model_role role = model_role::token_rewards;
+  using session_result = token_reward_rows;
   static constexpr std::size_t output_rank = 3;
   static std::vector<head_tensor> tensors(const gpt2_config&) { return {}; }
   static index_t decode_width(const gpt2_config& c) { return c.vocab_size; }
@@ -250,19 +291,10 @@ struct token_reward_head {
   class state {
    public:
     using space = typename Backend::space;
+    using cview = view<const T, space>;
 
     xt::xtensor<T, 3> forward(const head_context<Backend, T>& ctx) {
-      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
-      auto logits = logits_.get({N, V});
-      Backend::matmul_forward(logits, ctx.x, ctx.wte, view<const T, space>{}, true);
-      host_.resize(static_cast<std::size_t>(N * V));
-      Backend::to_host(std::span<T>(host_), view<const T, space>(logits));
-      xt::xtensor<T, 3> out = xt::zeros<T>({static_cast<std::size_t>(B),
-                                            static_cast<std::size_t>(Tn), static_cast<std::size_t>(V)});
-      for (index_t b = 0; b < B; ++b)
-        std::copy(host_.begin() + b * Tn * V, host_.begin() + (b * Tn + ctx.lengths[b]) * V,
-                  out.data() + b * Tn * V);
-      return out;
+      return proj_.valid_rows(ctx, cview(proj_.forward(ctx.x, ctx.wte)));
     }
 
     void backward(const head_context<Backend, T>& ctx, const xt::xtensor<T, 3>& d_out) {
@@ -274,19 +306,14 @@ struct token_reward_head {
                   host_.begin() + b * Tn * V);
       auto dlogits = dlogits_.get({N, V});
       Backend::from_host(dlogits, std::span<const T>(host_));
-      Backend::matmul_backward(ctx.dx, ctx.dwte, view<T, space>{}, view<const T, space>(dlogits),
-                               ctx.x, ctx.wte, true);
+      proj_.backward(ctx, cview(dlogits));
     }
 
-    void decode(const head_context<Backend, T>& ctx, view<const T, space> x, std::span<T> out) {
-      const index_t n = x.dim(0), V = ctx.config->vocab_size;
-      auto logits = logits_.get({n, V});
-      Backend::matmul_forward(logits, x, ctx.wte, view<const T, space>{}, true);
-      Backend::to_host(out.first(static_cast<std::size_t>(n * V)), view<const T, space>(logits));
-    }
+    void decode(const head_context<Backend, T>& ctx, cview x, std::span<T> out) { proj_.decode(x, ctx.wte, out); }
 
    private:
-    detail::growable<Backend, T> logits_, dlogits_;
+    detail::tied_projection<Backend, T> proj_;
+    detail::growable<Backend, T> dlogits_;
     std::vector<T> host_;
   };
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// KV-cache decoding for rlhf::transformer (the incremental form of causal attention used by
+/// KV-cache sessions of rlhf::transformer (the incremental form of causal attention used by
 /// every GPT-2 implementation): per-layer key/value caches (rows, capacity, C) in backend memory,
 /// a batched prefill of right-padded prompts, one-token steps at per-row positions, and
 /// `score_candidates`, which scores k one-token continuations of one row as k queries against
@@ -9,65 +9,44 @@
 /// §5: "scoring the k candidates as k one-token queries against one shared prefix cache is
 /// equivalent and far cheaper" than copying the cache k times).
 ///
-/// lm_head and token_reward_head sessions return logits / token rewards (n, V) and model
-/// rlhf::decode_session. A scalar_head session returns values (n, 1) wrapped in rlhf::value_rows:
-/// a reward model is not a language model, so it deliberately does not model decode_session
-/// (and its transformer is not a causal_lm); it models rlhf::value_session instead.
+/// One session type for every head; what its calls return is the head's `session_result`:
+/// next-token logits (lm_head, rlhf::logit_rows), values (scalar_head, rlhf::value_rows) or
+/// token rewards (token_reward_head, rlhf::token_reward_rows), so a reward model's session can
+/// never be sampled as a language model's (model/concepts.hpp, model_session).
+///
+/// A session holds the model's weights by shared ownership (transformer/weights.hpp), never a
+/// pointer to the model object: moving or destroying the model does not invalidate it. Every
+/// call runs the trunk's inference path (transformer/inference.hpp).
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <vector>
 
+#include "rlhf/backend/backend.hpp"
 #include "rlhf/core/error.hpp"
 #include "rlhf/core/view.hpp"
-#include "rlhf/model/transformer.hpp"
+#include "rlhf/model/concepts.hpp"
+#include "rlhf/model/heads.hpp"
+#include "rlhf/model/transformer/inference.hpp"
+#include "rlhf/model/transformer/weights.hpp"
 
 namespace rlhf {
 
-/// Values of a scalar-head session, (n, 1) on the host: V(s, a^{≤i}) for every queried row.
-/// A distinct type so that a reward model's values are never mistaken for next-token logits.
-struct value_rows {
-  view<const float, host_space> values;  // (n, 1)
-  index_t size() const noexcept { return values.size(); }
-  float operator[](index_t i) const noexcept { return values[i]; }
-};
-
-/// An incremental scorer whose calls return values (n, 1) (reward models, CD value functions):
-/// the same calls as decode_session with value_rows results.
-template <class S>
-concept value_session = requires(S& s, const S& cs, std::span<const std::vector<token_id>> prompts,
-                                 std::span<const token_id> tokens, index_t row) {
-  { s.prefill(prompts) } -> std::same_as<value_rows>;
-  { s.step(tokens) } -> std::same_as<value_rows>;
-  { s.score_candidates(row, tokens) } -> std::same_as<value_rows>;
-  { cs.length(row) } -> std::convertible_to<index_t>;
-  s.truncate(row, row);
-  { cs.rows() } -> std::convertible_to<index_t>;
-};
-
-/// A model that scores prefixes incrementally (ARGS/CD reward models): start_session gives a
-/// value_session.
-template <class M>
-concept prefix_scorer = requires(M& m, const M& cm, index_t n) {
-  { cm.vocab_size() } -> std::convertible_to<index_t>;
-  { m.start_session(n, n) } -> value_session;
-};
-
-/// KV-cache decode session of a transformer (see the file comment). Holds a reference to the
-/// model: the model must outlive the session and not move.
+/// KV-cache session of a transformer (see the file comment).
 template <compute_backend Backend, class Head, class T>
 class kv_session {
  public:
-  using model_type = transformer<Backend, Head, T>;
   using space = typename Backend::space;
-  /// view<const float, host_space> (n, width) for logit heads, value_rows for scalar heads.
-  using result_type = std::conditional_t<std::is_same_v<Head, scalar_head>, value_rows,
-                                         view<const float, host_space>>;
+  /// What every call returns: the head's session_result (logit_rows, value_rows, token_reward_rows).
+  using result_type = typename Head::session_result;
 
-  kv_session(model_type& model, index_t rows, index_t capacity)
-      : model_(&model), rows_(rows), capacity_(capacity), width_(Head::decode_width(model.config())) {
-    const auto& c = model.config();
+  /// Usually made by transformer::start_session. @throws rlhf::invalid_argument for rows < 1 or
+  /// a capacity outside [1, n_positions]
+  kv_session(const detail::gpt2_weights<Backend, T>& weights, index_t rows, index_t capacity)
+      : w_(weights), rows_(rows), capacity_(capacity), width_(Head::decode_width(weights.config)) {
+    const auto& c = w_.config;
     RLHF_EXPECTS(rows >= 1, "start_session: rows = ", rows, "; a session needs at least one row");
     RLHF_EXPECTS(capacity >= 1 && capacity <= c.n_positions, "start_session: capacity = ", capacity,
                  " outside [1, n_positions = ", c.n_positions,
@@ -190,12 +169,12 @@ class kv_session {
     RLHF_EXPECTS(row >= 0 && row < rows_, who, ": row ", row, " outside [0, ", rows_, ")");
   }
   token_id check_token(token_id id, const char* who) const {
-    RLHF_EXPECTS(id >= 0 && id < model_->config().vocab_size, who, ": token id ", id,
-                 " is outside the vocabulary [0, ", model_->config().vocab_size, ")");
+    RLHF_EXPECTS(id >= 0 && id < w_.config.vocab_size, who, ": token id ", id,
+                 " is outside the vocabulary [0, ", w_.config.vocab_size, ")");
     return id;
   }
   mview cache(index_t layer, int kv) {
-    const auto& c = model_->config();
+    const auto& c = w_.config;
     const index_t per = rows_ * capacity_ * c.n_embd;
     return mview(cache_->view().data() + (2 * layer + kv) * per, {rows_, capacity_, c.n_embd});
   }
@@ -209,9 +188,7 @@ class kv_session {
   /// of q_row_ (when use_cache) and writing the new keys/values back (when write); leaves the
   /// head's output of the q_pick_ positions in out_host_ (n, width).
   void run(index_t n, index_t Tq, bool use_cache, bool write) {
-    const auto& c = model_->config();
-    const index_t N = n * Tq, C = c.n_embd, NH = c.n_head;
-    const T eps = static_cast<T>(c.layer_norm_epsilon);
+    const index_t C = w_.config.n_embd;
     index_t S = Tq;
     if (use_cache) S += *std::max_element(q_len_.begin(), q_len_.end());
     const cidx tokens = upload(tokens_, q_tokens_), positions = upload(pos_, q_pos_);
@@ -219,47 +196,29 @@ class kv_session {
     const cidx len = use_cache ? upload(len_, q_len_) : cidx{};
     const cidx count = write ? upload(count_, q_count_) : cidx{};
     const cidx zeros = write && !use_cache ? upload(zeros_, zero_vector(n)) : cidx{};
-
-    mview x = x_[0].get({N, C}), y = x_[1].get({N, C});
-    Backend::embedding_forward(x, model_->tensor(model_->table_.wte), model_->tensor(model_->table_.wpe),
-                               tokens, positions);
-    detail::block_activations<Backend, T> a;
-    a.ln1 = ln1_.get({N, C});
-    a.ln1_mean = mean_.get({N});
-    a.ln1_rstd = rstd_.get({N});
-    a.q = q_.get({n, Tq, C});
-    a.k = k_.get({n, Tq, C});
-    a.v = v_.get({n, Tq, C});
-    a.probs = probs_.get({n, NH, Tq, S});
-    a.atty = atty_.get({n, Tq, C});
-    a.res2 = res2_.get({N, C});
-    a.ln2 = a.ln1;  // the decoder keeps nothing for a backward pass: share the scratch
-    a.ln2_mean = a.ln1_mean;
-    a.ln2_rstd = a.ln1_rstd;
-    a.fch = fch_.get({N, 4 * C});
-    a.fch_gelu = fch_gelu_.get({N, 4 * C});
-    const mview qkv = qkv_.get({N, 3 * C}), proj = proj_.get({N, C});
-    for (index_t l = 0; l < c.n_layer; ++l) {
-      a.res3 = y;
+    const auto cache_of = [&](index_t l) {
       detail::cache_args<Backend, T> ca{};
       if (use_cache) ca = {cview(cache(l, 0)), cview(cache(l, 1)), row, len};
-      detail::block_forward<Backend, T>(a, cview(x), model_->weights(l), qkv, proj, ca, NH, eps);
-      if (write) {
-        // New keys/values go after each row's cached prefix (prefill: after 0 tokens), only
-        // the row's valid tokens (count), never a prompt's padding.
-        const cidx at = use_cache ? len : zeros;
-        Backend::kv_write(cache(l, 0), cview(a.k), row, at, count);
-        Backend::kv_write(cache(l, 1), cview(a.v), row, at, count);
-      }
-      std::swap(x, y);
-    }
-    const mview last = last_.get({n, C}), lnf = lnf_.get({n, C});
-    Backend::gather_rows(last, cview(x), pick);
-    Backend::layernorm_forward(lnf, mean_.get({n}), rstd_.get({n}), cview(last),
-                               model_->tensor(model_->table_.lnf_w), model_->tensor(model_->table_.lnf_b), eps);
-    auto ctx = model_->context();
+      return ca;
+    };
+    const auto store = [&](index_t l, cview k, cview v) {
+      if (!write) return;
+      // New keys/values go after each row's cached prefix (prefill: after 0 tokens), only the
+      // row's valid tokens (count), never a prompt's padding.
+      const cidx at = use_cache ? len : zeros;
+      Backend::kv_write(cache(l, 0), k, row, at, count);
+      Backend::kv_write(cache(l, 1), v, row, at, count);
+    };
+    const cview x = runner_.trunk(w_, tokens, positions, n, Tq, S, cache_of, store);
+    const mview last = last_.get({n, C});
+    Backend::gather_rows(last, x, pick);
+    const cview lnf = runner_.final_norm(w_, cview(last));
+    head_context<Backend, T> ctx;
+    ctx.config = &w_.config;
+    ctx.wte = w_.tensor(w_.table->wte);
+    ctx.params = w_.head_params();
     out_t_.resize(static_cast<std::size_t>(n * width_));
-    head_.decode(ctx, cview(lnf), std::span<T>(out_t_));
+    head_.decode(ctx, lnf, std::span<T>(out_t_));
   }
 
   const std::vector<std::int32_t>& zero_vector(index_t n) {
@@ -278,17 +237,17 @@ class kv_session {
         out_[dst * width_ + j] = static_cast<float>(out_t_[i * width_ + j]);
     }
     const view<const float, host_space> v(out_.data(), {rows_out, width_});
-    if constexpr (std::is_same_v<result_type, value_rows>) return value_rows{v};
-    else return v;
+    if constexpr (std::is_same_v<result_type, logit_rows>) return v;
+    else return result_type{v};
   }
 
-  model_type* model_;
+  detail::gpt2_weights<Backend, T> w_;  // shared with the model: config, table, parameters
   index_t rows_, capacity_, width_;
   std::optional<typename Backend::template buffer<T>> cache_;  // (2L, rows, capacity, C): K, V per layer
   std::vector<index_t> lengths_;                                // tokens cached per row
   typename Head::template state<Backend, T> head_;              // own scratch: never the model's
-  detail::growable<Backend, T> x_[2], ln1_, mean_, rstd_, q_, k_, v_, probs_, atty_, res2_, fch_,
-      fch_gelu_, qkv_, proj_, last_, lnf_;
+  detail::trunk_runner<Backend, T> runner_;                    // the inference path's scratch
+  detail::growable<Backend, T> last_;
   detail::growable<Backend, std::int32_t> tokens_, pos_, row_, len_, count_, pick_, zeros_;
   std::vector<std::int32_t> q_tokens_, q_pos_, q_row_, q_len_, q_count_, q_pick_, zero_host_;
   std::vector<T> out_t_;
@@ -296,29 +255,3 @@ class kv_session {
 };
 
 }  // namespace rlhf
-
-// ---- concept conformance (house style: beside the class) ----
-#include "rlhf/backend.hpp"
-
-namespace rlhf::detail {
-using conformance_backend = rlhf::backend::default_backend;
-// A causal LM, trainable, scoring per-token log-probabilities.
-static_assert(causal_lm<transformer<conformance_backend, lm_head>>);
-static_assert(trainable<transformer<conformance_backend, lm_head>>);
-static_assert(sequence_scorer<transformer<conformance_backend, lm_head>>);
-static_assert(!token_scorer<transformer<conformance_backend, lm_head>>);
-// A reward model / critic: scores sequences and prefixes, is NOT a causal LM (its session
-// returns values, not next-token logits), so it cannot be passed where a policy is expected.
-static_assert(trainable<transformer<conformance_backend, scalar_head>>);
-static_assert(sequence_scorer<transformer<conformance_backend, scalar_head>>);
-static_assert(prefix_scorer<transformer<conformance_backend, scalar_head>>);
-static_assert(!causal_lm<transformer<conformance_backend, scalar_head>>);
-static_assert(!token_scorer<transformer<conformance_backend, scalar_head>>);
-// A token reward model (FaRMA / GenARM): V rewards per position in one call, incrementally too.
-static_assert(token_scorer<transformer<conformance_backend, token_reward_head>>);
-static_assert(trainable<transformer<conformance_backend, token_reward_head>>);
-static_assert(causal_lm<transformer<conformance_backend, token_reward_head>>);
-static_assert(!sequence_scorer<transformer<conformance_backend, token_reward_head>>);
-static_assert(decode_session<kv_session<conformance_backend, lm_head, float>>);
-static_assert(value_session<kv_session<conformance_backend, scalar_head, float>>);
-}  // namespace rlhf::detail

@@ -5,6 +5,7 @@
 /// (name, shape, offset) derived once, from which sizes, views, checkpoint I/O and test
 /// messages all follow (llm.c's ParameterTensors, made type-safe).
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rlhf/core/view.hpp"
@@ -20,5 +21,10 @@ struct named_parameter {
   view<T, Space> value;
   view<T, Space> grad;
 };
+
+/// The compute backend of a model: its `backend_type` member alias (every model has one; the
+/// optimizers and checkpoints copy through it).
+template <class M>
+using model_backend_t = typename std::remove_cvref_t<M>::backend_type;
 
 }  // namespace rlhf

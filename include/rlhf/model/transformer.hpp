@@ -9,86 +9,80 @@
 /// backend. Parameters live in ONE backend allocation and gradients in another, addressed through
 /// a table of Hugging Face GPT-2 names (CLI.md), so checkpoints load as they are.
 ///
-/// Forward over a right-padded token_batch keeps the activations; backward accumulates (+=)
-/// into the gradients. Padding sits after every valid token and attention is causal, so padding
-/// never influences valid positions; outputs at padded positions are 0 and get no gradient.
+/// Two paths over a right-padded token_batch:
+///  - `forward` keeps the activations and `backward` accumulates (+=) into the gradients; it is
+///    the only call that touches what a pending backward needs;
+///  - `score` / `score_tokens` / `next_token_*` run the inference path (transformer/inference.hpp):
+///    one block's scratch for all layers, no activation arena, so a reference model, a reward
+///    model at evaluation or a critic during rollouts costs no training memory, and a score
+///    between forward and backward leaves the gradients exactly as they would have been.
+/// Padding sits after every valid token and attention is causal, so padding never influences
+/// valid positions; outputs at padded positions are 0 and get no gradient.
 #include <algorithm>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <xtensor/xtensor.hpp>
 
+#include "rlhf/backend/archetype.hpp"
 #include "rlhf/backend/backend.hpp"
 #include "rlhf/core/error.hpp"
 #include "rlhf/core/rng.hpp"
 #include "rlhf/core/view.hpp"
 #include "rlhf/data/token_batch.hpp"
+#include "rlhf/data/validate_batch.hpp"
 #include "rlhf/model/concepts.hpp"
 #include "rlhf/model/gpt2_config.hpp"
 #include "rlhf/model/heads.hpp"
+#include "rlhf/model/kv_session.hpp"
 #include "rlhf/model/parameter.hpp"
 #include "rlhf/model/transformer/block.hpp"
+#include "rlhf/model/transformer/inference.hpp"
 #include "rlhf/model/transformer/parameter_table.hpp"
+#include "rlhf/model/transformer/weights.hpp"
 
 namespace rlhf {
 
-template <compute_backend Backend, class Head, class T>
-class kv_session;
-
 namespace detail {
-/// Hands out consecutive views of one arena; `count_only` sizes the arena first.
-template <class T, class Space>
-struct carver {
-  T* base = nullptr;
-  index_t used = 0;
-  view<T, Space> operator()(shape s) {
-    // 16-element alignment keeps every tensor on a 64-byte line for the SIMD kernels.
-    view<T, Space> v(base == nullptr ? nullptr : base + used, s);
-    used += (s.size() + 15) / 16 * 16;
-    return v;
-  }
-};
+/// A validated batch in the form the kernels take: token ids with padding replaced by 0 (so any
+/// pad id works), positions and lengths on the host, ids and positions in backend memory.
+template <class Backend>
+struct uploaded_batch {
+  std::vector<token_id> ids;
+  std::vector<std::int32_t> positions, lengths;
+  growable<Backend, std::int32_t> device_ids, device_positions;
+  index_t rows = 0, cols = 0;
 
-/// Validates a batch against a model and returns the host copies the kernels need: token ids
-/// with padding replaced by 0 (so any pad id works), and lengths. Throws rlhf::invalid_argument.
-inline void prepare_batch(const token_batch& batch, const gpt2_config& cfg, const char* who,
-                          std::vector<token_id>& ids, std::vector<std::int32_t>& positions,
-                          std::vector<std::int32_t>& lengths) {
-  const index_t B = batch.rows(), Tn = batch.cols();
-  RLHF_EXPECTS(B >= 1 && Tn >= 1, who, ": the token batch is empty (", B, " x ", Tn,
-               "); pass at least one row with one token");
-  RLHF_EXPECTS(Tn <= cfg.n_positions, who, ": the batch has ", Tn,
-               " columns but the model has n_positions = ", cfg.n_positions,
-               "; truncate the sequences to at most n_positions tokens");
-  RLHF_EXPECTS(static_cast<index_t>(batch.lengths.size()) == B, who, ": batch.lengths has ",
-               batch.lengths.size(), " entries for ", B, " rows; give one length per row");
-  ids.assign(static_cast<std::size_t>(B * Tn), 0);
-  positions.resize(static_cast<std::size_t>(B * Tn));
-  lengths.resize(static_cast<std::size_t>(B));
-  for (index_t b = 0; b < B; ++b) {
-    const index_t len = batch.lengths(b);
-    RLHF_EXPECTS(len >= 0 && len <= Tn, who, ": row ", b, " has length ", len,
-                 " outside [0, ", Tn, "]; lengths count the valid (non-padding) tokens of a row");
-    lengths[b] = static_cast<std::int32_t>(len);
-    for (index_t t = 0; t < Tn; ++t) {
-      positions[b * Tn + t] = static_cast<std::int32_t>(t);
-      if (t >= len) continue;
-      const token_id id = batch.tokens(b, t);
-      RLHF_EXPECTS(id >= 0 && id < cfg.vocab_size, who, ": token id ", id, " at row ", b,
-                   ", position ", t, " is outside the vocabulary [0, ", cfg.vocab_size,
-                   "); the tokenizer and the model's vocab_size disagree");
-      ids[b * Tn + t] = id;
+  /// @throws rlhf::invalid_argument on a malformed batch or an out-of-vocabulary id
+  void upload(const token_batch& batch, const gpt2_config& cfg, const char* who) {
+    data::validate_batch(batch, cfg.vocab_size, cfg.n_positions, who);
+    rows = batch.rows();
+    cols = batch.cols();
+    ids.assign(static_cast<std::size_t>(rows * cols), 0);
+    positions.resize(static_cast<std::size_t>(rows * cols));
+    lengths.resize(static_cast<std::size_t>(rows));
+    for (index_t b = 0; b < rows; ++b) {
+      lengths[b] = static_cast<std::int32_t>(batch.lengths(b));
+      for (index_t t = 0; t < cols; ++t) {
+        positions[b * cols + t] = static_cast<std::int32_t>(t);
+        if (t < lengths[b]) ids[b * cols + t] = batch.tokens(b, t);
+      }
     }
+    Backend::from_host(device_ids.get({rows * cols}), std::span<const std::int32_t>(ids));
+    Backend::from_host(device_positions.get({rows * cols}), std::span<const std::int32_t>(positions));
   }
-}
+  view<const std::int32_t, typename Backend::space> tokens() { return device_ids.get({rows * cols}); }
+  view<const std::int32_t, typename Backend::space> position_ids() { return device_positions.get({rows * cols}); }
+};
 }  // namespace detail
 
 /// GPT-2-family transformer with a head policy.
 /// @tparam Backend a rlhf::compute_backend (rlhf::backend::eigen, rlhf::backend::thrust<S>)
-/// @tparam Head    lm_head (causal LM), scalar_head (reward model, critic, CD value),
+/// @tparam Head    lm_head (language model), scalar_head (reward model, critic, CD value),
 ///                 token_reward_head (FaRMA / GenARM token reward model); see heads.hpp
 /// @tparam T       storage type: float; double for finite-difference gradient checks
 template <compute_backend Backend, class Head, class T = float>
@@ -100,26 +94,30 @@ class transformer {
   using space = typename Backend::space;
   using output_type = xt::xtensor<T, Head::output_rank>;
   using session_type = kv_session<Backend, Head, T>;
+  /// The role tag (model/concepts.hpp): what the head's numbers mean.
+  static constexpr model_role role = Head::role;
 
   /// GPT-2 initialisation: weights N(0, 0.02), residual projections (attn.c_proj, mlp.c_proj)
   /// N(0, 0.02/sqrt(2 n_layer)), biases 0, LayerNorm weight 1 and bias 0. Tensor i draws from
-  /// counter_rng(seed, i), so the trunk's values do not depend on the head.
+  /// the weight-init stream i of `seed` (core/rng.hpp), so the trunk's values do not depend on
+  /// the head and no other use of the seed draws the same numbers.
   explicit transformer(const gpt2_config& config, std::uint64_t seed = 0)
-      : config_((config.validate(), config)),
-        table_(config_, Head::tensors(config_)),
-        params_(shape{table_.total}),
-        grads_(shape{table_.total}) {
-    std::vector<T> host(static_cast<std::size_t>(table_.total), T(0));
-    for (std::size_t i = 0; i < table_.entries.size(); ++i) {
-      const auto& e = table_.entries[i];
+      : w_{(config.validate(), config),
+           std::make_shared<const detail::parameter_table>(config, Head::tensors(config)), nullptr},
+        grads_(shape{w_.table->total}) {
+    const auto& table = *w_.table;
+    w_.params = std::make_shared<buffer>(shape{table.total});
+    std::vector<T> host(static_cast<std::size_t>(table.total), T(0));
+    for (std::size_t i = 0; i < table.entries.size(); ++i) {
+      const auto& e = table.entries[i];
       T* p = host.data() + e.offset;
       const index_t n = e.extents.size();
       if (e.init == init_kind::ones) std::fill(p, p + n, T(1));
       if (e.init != init_kind::normal) continue;
-      const counter_rng rng(seed, i);
+      const counter_rng rng(seed, rng_stream(rng_purpose::weight_init, i));
       for (index_t j = 0; j < n; ++j) p[j] = static_cast<T>(e.stddev * rng.normal(static_cast<std::uint64_t>(j)));
     }
-    Backend::from_host(params_.view(), std::span<const T>(host));
+    Backend::from_host(w_.params->view(), std::span<const T>(host));
   }
 
   transformer(const transformer&) = delete;
@@ -129,13 +127,13 @@ class transformer {
 
   // ---- parameters ----
 
-  const gpt2_config& config() const noexcept { return config_; }
-  index_t vocab_size() const noexcept { return config_.vocab_size; }
-  index_t max_positions() const noexcept { return config_.n_positions; }
-  index_t parameter_count() const noexcept { return table_.total; }
+  const gpt2_config& config() const noexcept { return w_.config; }
+  index_t vocab_size() const noexcept { return w_.config.vocab_size; }
+  index_t max_positions() const noexcept { return w_.config.n_positions; }
+  index_t parameter_count() const noexcept { return w_.table->total; }
   /// All parameters, one flat backend view in table order (optimizers update it in place).
-  view<T, space> parameters() noexcept { return params_.view(); }
-  view<const T, space> parameters() const noexcept { return params_.view(); }
+  view<T, space> parameters() noexcept { return w_.params->view(); }
+  view<const T, space> parameters() const noexcept { return w_.params->view(); }
   /// All gradients, same layout as parameters().
   view<T, space> gradients() noexcept { return grads_.view(); }
   view<const T, space> gradients() const noexcept { return grads_.view(); }
@@ -146,154 +144,155 @@ class transformer {
   /// ..., then the head's tensors such as "score.weight"), each viewing both arenas.
   std::vector<named_parameter<space, T>> named_parameters() {
     std::vector<named_parameter<space, T>> r;
-    r.reserve(table_.entries.size());
-    for (const auto& e : table_.entries)
-      r.push_back({e.name, params_.view().slice(e.offset, e.extents),
-                   grads_.view().slice(e.offset, e.extents)});
+    r.reserve(w_.table->entries.size());
+    for (const auto& e : w_.table->entries)
+      r.push_back({e.name, w_.params->view().slice(e.offset, e.extents), grads_.view().slice(e.offset, e.extents)});
     return r;
   }
 
-  // ---- forward / backward ----
+  // ---- training path ----
 
   /// Runs the model over a right-padded batch and returns the head's output on the host:
   /// (B, T) for lm_head / scalar_head, (B, T, V) for token_reward_head. Keeps activations for
   /// backward(). @throws rlhf::invalid_argument on a malformed batch or an out-of-vocabulary id.
   output_type forward(const token_batch& batch) {
-    detail::prepare_batch(batch, config_, "transformer::forward", ids_host_, pos_host_, len_host_);
-    const index_t B = batch.rows(), Tn = batch.cols();
+    train_in_.upload(batch, w_.config, "transformer::forward");
+    const index_t B = train_in_.rows, Tn = train_in_.cols;
     layout(B, Tn);
-    const index_t N = B * Tn;
-    auto tokens = ids_.get({N});
-    auto positions = pos_.get({N});
-    Backend::from_host(tokens, std::span<const std::int32_t>(ids_host_));
-    Backend::from_host(positions, std::span<const std::int32_t>(pos_host_));
-    Backend::embedding_forward(encoded_, tensor(table_.wte), tensor(table_.wpe), cidx(tokens),
-                               cidx(positions));
+    Backend::embedding_forward(encoded_, tensor(w_.table->wte), tensor(w_.table->wpe), train_in_.tokens(),
+                               train_in_.position_ids());
     const detail::cache_args<Backend, T> no_cache{};
     cview x = encoded_;
-    for (index_t l = 0; l < config_.n_layer; ++l) {
-      detail::block_forward<Backend, T>(acts_[l], x, weights(l), qkv_, proj_, no_cache,
-                                        config_.n_head, static_cast<T>(config_.layer_norm_epsilon));
+    for (index_t l = 0; l < w_.config.n_layer; ++l) {
+      detail::block_forward<Backend, T>(acts_[l], x, w_.block(l), qkv_, proj_, no_cache, w_.config.n_head, eps());
       x = acts_[l].res3;
     }
-    Backend::layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, tensor(table_.lnf_w),
-                               tensor(table_.lnf_b), static_cast<T>(config_.layer_norm_epsilon));
-    B_ = B;
-    T_ = Tn;
-    return head_.forward(context());
+    Backend::layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, tensor(w_.table->lnf_w), tensor(w_.table->lnf_b), eps());
+    has_forward_ = true;
+    return head_.forward(train_context());
   }
 
   /// Accumulates (+=) the gradients of Σ d_output ⊙ forward(batch) into gradients(), for the
   /// batch of the last forward(). Entries of d_output at padded positions (and at t = 0 for the
   /// LM head) are ignored. @throws rlhf::invalid_argument without a forward or on a shape mismatch.
   void backward(const output_type& d_output) {
-    RLHF_EXPECTS(B_ > 0, "transformer::backward: call forward(batch) first; backward uses its activations");
-    const index_t N = B_ * T_;
-    layout_grads();
-    auto ctx = context();
+    RLHF_EXPECTS(has_forward_, "transformer::backward: call forward(batch) first; backward uses its activations");
+    const index_t B = train_in_.rows, Tn = train_in_.cols;
+    layout_grads(B, Tn);
+    auto ctx = train_context();
     Backend::fill(d_lnf_, T(0));
     ctx.dx = d_lnf_;
     head_.backward(ctx, d_output);
     Backend::fill(dres_, T(0));
-    const cview last = config_.n_layer > 0 ? cview(acts_.back().res3) : cview(encoded_);
-    Backend::layernorm_backward(dres_, grad(table_.lnf_w), grad(table_.lnf_b), cview(d_lnf_), last,
-                                tensor(table_.lnf_w), cview(lnf_mean_), cview(lnf_rstd_));
-    for (index_t l = config_.n_layer - 1; l >= 0; --l) {
+    const cview last = w_.config.n_layer > 0 ? cview(acts_.back().res3) : cview(encoded_);
+    Backend::layernorm_backward(dres_, grad(w_.table->lnf_w), grad(w_.table->lnf_b), cview(d_lnf_), last,
+                                tensor(w_.table->lnf_w), cview(lnf_mean_), cview(lnf_rstd_));
+    for (index_t l = w_.config.n_layer - 1; l >= 0; --l) {
       const cview x = l == 0 ? cview(encoded_) : cview(acts_[l - 1].res3);
-      detail::block_backward<Backend, T>(dres_, grads(l), scratch_, acts_[l], x, weights(l),
-                                         config_.n_head);
+      detail::block_backward<Backend, T>(dres_, block_grads(l), scratch_, acts_[l], x, w_.block(l), w_.config.n_head);
     }
-    Backend::embedding_backward(grad(table_.wte), grad(table_.wpe), cview(dres_),
-                                cidx(ids_.get({N})), cidx(pos_.get({N})));
+    Backend::embedding_backward(grad(w_.table->wte), grad(w_.table->wpe), cview(dres_), train_in_.tokens(),
+                                train_in_.position_ids());
   }
 
-  /// sequence_scorer: the (B, T) output of forward() as float (lm_head, scalar_head).
-  xt::xtensor<float, 2> score(const token_batch& batch)
+  // ---- inference path (keeps no activations; see the file comment) ----
+
+  /// Per-token log-probs (lm_head) or values (scalar_head), (B, T), through the
+  /// inference path. @throws rlhf::invalid_argument on a malformed batch
+  output_type score(const token_batch& batch)
     requires(Head::output_rank == 2)
   {
-    if constexpr (std::is_same_v<T, float>) return forward(batch);
-    else return xt::xtensor<float, 2>(xt::cast<float>(forward(batch)));
+    return infer_head_.forward(infer(batch, "transformer::score"));
   }
-  /// token_scorer: the (B, T, V) output of forward() as float (token_reward_head).
-  xt::xtensor<float, 3> score_tokens(const token_batch& batch)
+  /// Token rewards (B, T, V) (token_reward_head), through the inference path.
+  output_type score_tokens(const token_batch& batch)
     requires(Head::output_rank == 3)
   {
-    if constexpr (std::is_same_v<T, float>) return forward(batch);
-    else return xt::xtensor<float, 3>(xt::cast<float>(forward(batch)));
+    return infer_head_.forward(infer(batch, "transformer::score_tokens"));
   }
 
   /// lm_head only: next-token logits of every position, (B, T, V) on the host, row (b, t)
-  /// predicting token t + 1; padded rows are 0. Runs forward(batch).
+  /// predicting token t + 1; padded rows are 0. Inference path.
   xt::xtensor<T, 3> next_token_logits(const token_batch& batch)
     requires std::is_same_v<Head, lm_head>
   {
-    forward(batch);
-    return head_.full(context(), false);
+    const auto ctx = infer(batch, "transformer::next_token_logits");
+    infer_head_.forward(ctx);
+    return infer_head_.full(ctx, false);
   }
   /// lm_head only: next-token log-probabilities (log-softmax of next_token_logits), (B, T, V).
   xt::xtensor<T, 3> next_token_log_probs(const token_batch& batch)
     requires std::is_same_v<Head, lm_head>
   {
-    forward(batch);
-    return head_.full(context(), true);
+    const auto ctx = infer(batch, "transformer::next_token_log_probs");
+    infer_head_.forward(ctx);
+    return infer_head_.full(ctx, true);
   }
+
+  /// Backend memory held for the training path's activations and their gradients (0 until the
+  /// first forward / backward), and by the inference path's scratch, in bytes.
+  index_t activation_bytes() const noexcept {
+    return static_cast<index_t>(sizeof(T)) * (acts_arena_.capacity() + grad_arena_.capacity());
+  }
+  index_t inference_bytes() const noexcept { return runner_.bytes(); }
 
   // ---- decoding ----
 
-  /// Opens a KV-cache decode session for `rows` sequences of at most `capacity` tokens each
-  /// (kv_session.hpp). The session reads this model's parameters: keep the model alive and do
-  /// not update it while the session is in use (or re-prefill after an update).
-  session_type start_session(index_t rows, index_t capacity) { return session_type(*this, rows, capacity); }
+  /// Opens a KV-cache session for `rows` sequences of at most `capacity` tokens each
+  /// (kv_session.hpp). The session shares this model's weights (it holds them, not the model):
+  /// updates to the weights show in later calls; re-prefill after an update to use them fully.
+  session_type start_session(index_t rows, index_t capacity) { return session_type(w_, rows, capacity); }
 
  private:
-  friend class kv_session<Backend, Head, T>;
   using cview = view<const T, space>;
   using mview = view<T, space>;
-  using cidx_view = view<const std::int32_t, space>;
-  static cidx_view cidx(view<std::int32_t, space> v) { return v; }
+  using buffer = typename Backend::template buffer<T>;
 
-  cview tensor(std::size_t i) const {
-    const auto& e = table_.entries[i];
-    return cview(params_.view().data() + e.offset, e.extents);
-  }
+  T eps() const noexcept { return static_cast<T>(w_.config.layer_norm_epsilon); }
+  cview tensor(std::size_t i) const { return w_.tensor(i); }
   mview grad(std::size_t i) {
-    const auto& e = table_.entries[i];
+    const auto& e = w_.table->entries[i];
     return mview(grads_.view().data() + e.offset, e.extents);
   }
-  detail::block_weights<Backend, T> weights(index_t l) const {
-    const auto& s = table_.blocks[static_cast<std::size_t>(l)];
-    return {tensor(s.ln1_w), tensor(s.ln1_b), tensor(s.attn_w), tensor(s.attn_b),
-            tensor(s.attn_proj_w), tensor(s.attn_proj_b), tensor(s.ln2_w), tensor(s.ln2_b),
-            tensor(s.fc_w), tensor(s.fc_b), tensor(s.fc_proj_w), tensor(s.fc_proj_b)};
-  }
-  detail::block_grads<Backend, T> grads(index_t l) {
-    const auto& s = table_.blocks[static_cast<std::size_t>(l)];
+  detail::block_grads<Backend, T> block_grads(index_t l) {
+    const auto& s = w_.table->blocks[static_cast<std::size_t>(l)];
     return {grad(s.ln1_w), grad(s.ln1_b), grad(s.attn_w), grad(s.attn_b), grad(s.attn_proj_w),
             grad(s.attn_proj_b), grad(s.ln2_w), grad(s.ln2_b), grad(s.fc_w), grad(s.fc_b),
             grad(s.fc_proj_w), grad(s.fc_proj_b)};
   }
-  head_context<Backend, T> context() {
+  head_context<Backend, T> context(detail::uploaded_batch<Backend>& in, cview x) {
     head_context<Backend, T> c;
-    c.config = &config_;
-    c.batch = B_;
-    c.tokens = T_;
-    c.lengths = len_host_;
-    c.ids = ids_host_;
-    c.x = lnf_;
-    c.wte = tensor(table_.wte);
-    c.dwte = grad(table_.wte);
-    c.params = cview(params_.view().data() + table_.head_offset(), {table_.head_size()});
-    c.grads = mview(grads_.view().data() + table_.head_offset(), {table_.head_size()});
+    c.config = &w_.config;
+    c.batch = in.rows;
+    c.tokens = in.cols;
+    c.lengths = in.lengths;
+    c.ids = in.ids;
+    c.x = x;
+    c.wte = tensor(w_.table->wte);
+    c.dwte = grad(w_.table->wte);
+    c.params = w_.head_params();
+    c.grads = mview(grads_.view().data() + w_.table->head_offset(), {w_.table->head_size()});
     return c;
+  }
+  head_context<Backend, T> train_context() { return context(train_in_, lnf_); }
+
+  /// The inference path up to the head: trunk and final LayerNorm over every position.
+  head_context<Backend, T> infer(const token_batch& batch, const char* who) {
+    infer_in_.upload(batch, w_.config, who);
+    const index_t B = infer_in_.rows, Tn = infer_in_.cols;
+    const cview x = runner_.trunk(
+        w_, infer_in_.tokens(), infer_in_.position_ids(), B, Tn, Tn,
+        [](index_t) { return detail::cache_args<Backend, T>{}; }, [](index_t, cview, cview) {});
+    return context(infer_in_, runner_.final_norm(w_, x));
   }
 
   /// Carves the activation arena for (B, T); grows it only when (B, T) needs more room, so
   /// smaller batches reuse the memory of the largest one seen.
   void layout(index_t B, index_t Tn) {
-    auto carve = [&](detail::carver<T, space>& c) {
-      const index_t N = B * Tn, C = config_.n_embd, NH = config_.n_head;
+    detail::carve_arena(acts_arena_, [&](auto& c) {
+      const index_t N = B * Tn, C = w_.config.n_embd, NH = w_.config.n_head;
       encoded_ = c({N, C});
-      acts_.resize(static_cast<std::size_t>(config_.n_layer));
+      acts_.resize(static_cast<std::size_t>(w_.config.n_layer));
       for (auto& a : acts_) {
         a.ln1 = c({N, C});
         a.ln1_mean = c({N});
@@ -316,60 +315,71 @@ class transformer {
       lnf_ = c({N, C});
       lnf_mean_ = c({N});
       lnf_rstd_ = c({N});
-    };
-    detail::carver<T, space> count;
-    carve(count);
-    mview arena = acts_arena_.get({count.used});
-    detail::carver<T, space> real{arena.data(), 0};
-    carve(real);
+    });
     grads_laid_out_ = false;
   }
 
-  void layout_grads() {
+  void layout_grads(index_t B, index_t Tn) {
     if (grads_laid_out_) return;
-    auto carve = [&](detail::carver<T, space>& c) {
-      const index_t N = B_ * T_, C = config_.n_embd;
+    detail::carve_arena(grad_arena_, [&](auto& c) {
+      const index_t N = B * Tn, C = w_.config.n_embd;
       dres_ = c({N, C});
       d_lnf_ = c({N, C});
       scratch_.d_ln = c({N, C});
-      scratch_.d_qkv = c({B_, T_, 3 * C});
-      scratch_.dq = c({B_, T_, C});
-      scratch_.dk = c({B_, T_, C});
-      scratch_.dv = c({B_, T_, C});
-      scratch_.d_atty = c({B_, T_, C});
+      scratch_.d_qkv = c({B, Tn, 3 * C});
+      scratch_.dq = c({B, Tn, C});
+      scratch_.dk = c({B, Tn, C});
+      scratch_.dv = c({B, Tn, C});
+      scratch_.d_atty = c({B, Tn, C});
       scratch_.d_fch = c({N, 4 * C});
       scratch_.d_fch_gelu = c({N, 4 * C});
-    };
-    detail::carver<T, space> count;
-    carve(count);
-    mview arena = grad_arena_.get({count.used});
-    detail::carver<T, space> real{arena.data(), 0};
-    carve(real);
+    });
     grads_laid_out_ = true;
   }
 
-  gpt2_config config_;
-  detail::parameter_table table_;
-  typename Backend::template buffer<T> params_;  // every parameter, table order
-  typename Backend::template buffer<T> grads_;   // their gradients, same layout
-  typename Head::template state<Backend, T> head_;
+  detail::gpt2_weights<Backend, T> w_;  // config, table, parameters (shared with sessions)
+  buffer grads_;                         // gradients, same layout as the parameters
 
-  // Activations of the last forward (B_, T_), carved from one arena.
+  // Training path: the activations of the last forward, carved from one arena.
+  typename Head::template state<Backend, T> head_;
+  detail::uploaded_batch<Backend> train_in_;
   detail::growable<Backend, T> acts_arena_, grad_arena_;
-  detail::growable<Backend, std::int32_t> ids_, pos_;
   mview encoded_, qkv_, proj_, lnf_, lnf_mean_, lnf_rstd_;  // (N,C), (N,3C), (N,C), (N,C), (N), (N)
   std::vector<detail::block_activations<Backend, T>> acts_;
   mview dres_, d_lnf_;                                      // (N, C)
   detail::block_scratch_grads<Backend, T> scratch_;
-  bool grads_laid_out_ = false;
-  std::vector<token_id> ids_host_;
-  std::vector<std::int32_t> pos_host_, len_host_;
-  index_t B_ = 0, T_ = 0;
+  bool grads_laid_out_ = false, has_forward_ = false;
+
+  // Inference path: its own batch, head state and one block's scratch.
+  typename Head::template state<Backend, T> infer_head_;
+  detail::uploaded_batch<Backend> infer_in_;
+  detail::trunk_runner<Backend, T> runner_;
 };
 
+// ---- role conformance (house style: beside the class), on the archetype backend ----
+namespace detail {
+using conformance_backend = backend::archetype;
+template <class Head>
+using conformance_transformer = transformer<conformance_backend, Head>;
+// A language model: log-probs, sessions of next-token logits, differentiable.
+static_assert(language_model<conformance_transformer<lm_head>>);
+static_assert(differentiable_model<conformance_transformer<lm_head>>);
+static_assert(!value_model<conformance_transformer<lm_head>> && !token_reward_model<conformance_transformer<lm_head>>);
+// A reward model / critic / CD value: values per position, sessions of value_rows; never a
+// language model, so it cannot be passed where a policy or a reference is expected.
+static_assert(value_model<conformance_transformer<scalar_head>>);
+static_assert(differentiable_model<conformance_transformer<scalar_head>>);
+static_assert(!language_model<conformance_transformer<scalar_head>>);
+static_assert(!token_reward_model<conformance_transformer<scalar_head>>);
+// A token reward model (FaRMA / GenARM): V rewards per position in one call, incrementally too;
+// its logit-shaped rewards are not logits, so it is neither a language model nor a value model.
+static_assert(token_reward_model<conformance_transformer<token_reward_head>>);
+static_assert(differentiable_model<conformance_transformer<token_reward_head>>);
+static_assert(!language_model<conformance_transformer<token_reward_head>>);
+static_assert(!value_model<conformance_transformer<token_reward_head>>);
+static_assert(model_session<kv_session<conformance_backend, lm_head, float>, logit_rows>);
+static_assert(model_session<kv_session<conformance_backend, scalar_head, float>, value_rows>);
+static_assert(model_session<kv_session<conformance_backend, token_reward_head, float>, token_reward_rows>);
+}  // namespace detail
+
 }  // namespace rlhf
-
-#include "rlhf/model/kv_session.hpp"
-
-// The concept conformance checks (static_assert per head) sit at the end of kv_session.hpp,
-// where the session type they need is complete.

@@ -31,9 +31,11 @@ class adaptive_kl_controller {
   double horizon() const noexcept { return horizon_; }
 
   /// Updates β from the KL measured on the last batch of n_steps samples; returns the new β.
-  /// @throws rlhf::invalid_argument if the KL is not finite or n_steps < 0.
+  /// @throws rlhf::numerical_error if the KL is not finite (a NaN upstream);
+  ///         rlhf::invalid_argument if n_steps < 0.
   double update(double current_kl, index_t n_steps) {
-    RLHF_EXPECTS(std::isfinite(current_kl), "rlhf::adaptive_kl_controller::update: current_kl = ", current_kl,
+    if (!std::isfinite(current_kl)) [[unlikely]]
+      RLHF_THROW(numerical_error, "rlhf::adaptive_kl_controller::update: current_kl = ", current_kl,
                  " is not finite; check the KL estimate of the batch");
     RLHF_EXPECTS(n_steps >= 0, "rlhf::adaptive_kl_controller::update: n_steps = ", n_steps, " must be >= 0");
     const double e = std::clamp(current_kl / target_ - 1.0, -0.2, 0.2);

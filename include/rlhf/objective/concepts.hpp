@@ -95,17 +95,20 @@ concept divergence = enable_divergence<std::remove_cvref_t<D>> &&
                      };
 
 namespace detail {
-/// Validates two log-probability rows for divergences::*::value: same length, no NaN, no +inf
-/// (-inf is a zero probability and is allowed).
+/// Validates two log-probability rows for divergences::*::value: same length
+/// (rlhf::invalid_argument), no NaN and no +inf (rlhf::numerical_error: a model output gone
+/// wrong); -inf is a zero probability and is allowed.
 inline void expect_log_prob_rows(real_span logp, real_span logq, const char* who) {
   if (logp.size() != logq.size()) [[unlikely]]
     RLHF_THROW(invalid_argument, who, ": logp has ", logp.size(), " entries and logq ", logq.size(),
                "; both rows must cover the same vocabulary");
   for (std::size_t v = 0; v < logp.size(); ++v) {
     if (std::isnan(logp[v]) || logp[v] == HUGE_VAL) [[unlikely]]
-      RLHF_THROW(invalid_argument, who, ": logp[", v, "] = ", logp[v], " is not a log-probability");
+      RLHF_THROW(numerical_error, who, ": logp[", v, "] = ", logp[v],
+                 " is not a log-probability; check the model outputs that produced it");
     if (std::isnan(logq[v]) || logq[v] == HUGE_VAL) [[unlikely]]
-      RLHF_THROW(invalid_argument, who, ": logq[", v, "] = ", logq[v], " is not a log-probability");
+      RLHF_THROW(numerical_error, who, ": logq[", v, "] = ", logq[v],
+                 " is not a log-probability; check the model outputs that produced it");
   }
 }
 }  // namespace detail

@@ -50,8 +50,8 @@ struct dpo_result {
 /// @tparam Div  a rlhf::divergence (default divergences::reverse_kl: DPO).
 /// @param in   the four (P) log-probability spans.
 /// @param beta β > 0, the KL strength.
-/// @throws rlhf::invalid_argument if β ≤ 0, P = 0, the sizes differ or an input is not finite;
-///         rlhf::numerical_error if the loss comes out NaN.
+/// @throws rlhf::invalid_argument if β ≤ 0, P = 0 or the sizes differ;
+///         rlhf::numerical_error if an input is not finite or the loss comes out NaN.
 template <preference_loss Loss = loss::sigmoid, divergence Div = divergences::reverse_kl>
 dpo_result dpo_loss(const dpo_inputs& in, double beta, const Loss& fn = Loss{}, const Div& div = Div{}) {
   detail::expect_positive(beta, "rlhf::dpo_loss: beta");

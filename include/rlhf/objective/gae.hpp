@@ -6,6 +6,7 @@
 
 #include <xtensor/xtensor.hpp>
 
+#include "rlhf/objective/detail/token_inputs.hpp"
 #include "rlhf/objective/real_span.hpp"
 
 namespace rlhf {
@@ -28,25 +29,23 @@ struct gae_result {
 /// @param lengths (B) valid tokens per row, in [0, T].
 /// @param gamma   discount γ ∈ [0, 1].
 /// @param lambda  GAE λ ∈ [0, 1]; λ = 1 gives Monte-Carlo returns minus V, λ = 0 one-step TD.
-/// @throws rlhf::invalid_argument on shape mismatches, γ or λ outside [0, 1], or a non-finite
-///         reward or value at a valid position.
+/// @throws rlhf::invalid_argument on shape mismatches or γ or λ outside [0, 1];
+///         rlhf::numerical_error for a non-finite reward or value at a valid position.
 inline gae_result gae(real_matrix rewards, real_matrix values, length_span lengths, double gamma,
                       double lambda) {
-  const index_t rows = rewards.rows(), cols = rewards.cols();
-  detail::expect_matrix(values, rows, cols, "values");
-  detail::expect_lengths(lengths, rows, cols);
+  const detail::token_inputs in("rlhf::gae", {{"rewards", rewards}, {"values", values}}, lengths);
   RLHF_EXPECTS(gamma >= 0.0 && gamma <= 1.0, "rlhf::gae: gamma = ", gamma, " is outside [0, 1]");
   RLHF_EXPECTS(lambda >= 0.0 && lambda <= 1.0, "rlhf::gae: lambda = ", lambda, " is outside [0, 1]");
 
   gae_result r;
-  r.advantages = xt::zeros<double>({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-  r.returns = xt::zeros<double>({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-  for (index_t b = 0; b < rows; ++b) {
+  r.advantages = in.zeros();
+  r.returns = in.zeros();
+  // The recursion runs backwards from each row's end, so it walks the rows itself and reads
+  // through at() (which checks the values) instead of for_each.
+  for (index_t b = 0; b < in.rows(); ++b) {
     double next_value = 0.0, next_adv = 0.0;
-    for (index_t t = lengths[static_cast<std::size_t>(b)] - 1; t >= 0; --t) {
-      const double rew = rewards(b, t), v = values(b, t);
-      RLHF_EXPECTS(std::isfinite(rew) && std::isfinite(v), "rlhf::gae: reward ", rew, " or value ", v, " at (",
-                   b, ", ", t, ") is not finite");
+    for (index_t t = in.length(b) - 1; t >= 0; --t) {
+      const auto [rew, v] = in.at(b, t);
       const double delta = rew + gamma * next_value - v;
       const double adv = delta + gamma * lambda * next_adv;
       r.advantages(b, t) = adv;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "rlhf/core/error.hpp"
+#include "rlhf/objective/real_span.hpp"
 
 namespace rlhf {
 
@@ -20,10 +21,9 @@ namespace rlhf {
 enum class kl_estimator { k1, k2, k3 };
 
 /// The estimate k(ℓ).
-/// @throws rlhf::invalid_argument if ℓ is NaN.
+/// @throws rlhf::numerical_error if ℓ is NaN (a NaN log-probability upstream).
 inline double kl_estimate(kl_estimator k, double log_ratio) {
-  RLHF_EXPECTS(!std::isnan(log_ratio), "rlhf::kl_estimate: the log-ratio is NaN; check the policy and "
-                                       "reference log-probabilities");
+  detail::expect_not_nan(log_ratio, "rlhf::kl_estimate: the log-ratio");
   switch (k) {
     case kl_estimator::k1: return log_ratio;
     case kl_estimator::k2: return 0.5 * log_ratio * log_ratio;
@@ -33,9 +33,9 @@ inline double kl_estimate(kl_estimator k, double log_ratio) {
 }
 
 /// dk/dℓ: 1 (k1), ℓ (k2), 1 - exp(-ℓ) (k3).
+/// @throws rlhf::numerical_error if ℓ is NaN.
 inline double kl_estimate_grad(kl_estimator k, double log_ratio) {
-  RLHF_EXPECTS(!std::isnan(log_ratio), "rlhf::kl_estimate_grad: the log-ratio is NaN; check the policy "
-                                       "and reference log-probabilities");
+  detail::expect_not_nan(log_ratio, "rlhf::kl_estimate_grad: the log-ratio");
   switch (k) {
     case kl_estimator::k1: return 1.0;
     case kl_estimator::k2: return log_ratio;

@@ -7,6 +7,7 @@
 
 #include <xtensor/xtensor.hpp>
 
+#include "rlhf/objective/detail/token_inputs.hpp"
 #include "rlhf/objective/kl_estimator.hpp"
 #include "rlhf/objective/real_span.hpp"
 
@@ -28,28 +29,23 @@ struct kl_loss_result {
 /// @param reference_logps (B, T) log π_ref of the same tokens.
 /// @param lengths         (B) valid tokens per row.
 /// @param beta            β ≥ 0.
-/// @throws rlhf::invalid_argument on shape mismatches, β < 0, no valid token, or a non-finite
-///         log-probability at a valid position.
+/// @throws rlhf::invalid_argument on shape mismatches, β < 0 or no valid token;
+///         rlhf::numerical_error for a non-finite log-probability at a valid position.
 inline kl_loss_result kl_loss(real_matrix policy_logps, real_matrix reference_logps, length_span lengths, double beta,
                               kl_estimator estimator = kl_estimator::k3) {
-  const index_t rows = policy_logps.rows(), cols = policy_logps.cols();
-  detail::expect_matrix(reference_logps, rows, cols, "reference_logps");
-  detail::expect_lengths(lengths, rows, cols);
+  const detail::token_inputs in("rlhf::kl_loss", {{"policy_logps", policy_logps}, {"reference_logps", reference_logps}},
+                                lengths);
   RLHF_EXPECTS(std::isfinite(beta) && beta >= 0.0, "rlhf::kl_loss: beta = ", beta, " must be a finite number >= 0");
   kl_loss_result r;
-  r.grad = xt::zeros<double>({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-  for (index_t b = 0; b < rows; ++b) r.tokens += lengths[static_cast<std::size_t>(b)];
-  RLHF_EXPECTS(r.tokens > 0, "rlhf::kl_loss: no valid token (all lengths are 0)");
-  const double inv_n = 1.0 / static_cast<double>(r.tokens);
+  r.grad = in.zeros();
+  r.tokens = in.tokens();
+  const double inv_n = in.inverse_tokens();
   double sum = 0.0;
-  for (index_t b = 0; b < rows; ++b)
-    for (index_t t = 0; t < lengths[static_cast<std::size_t>(b)]; ++t) {
-      const double lp = policy_logps(b, t), lr = reference_logps(b, t);
-      RLHF_EXPECTS(std::isfinite(lp) && std::isfinite(lr), "rlhf::kl_loss: log-prob at (", b, ", ", t,
-                   ") is not finite (policy ", lp, ", reference ", lr, ")");
-      sum += kl_estimate(estimator, lp - lr);
-      r.grad(b, t) = beta * kl_estimate_grad(estimator, lp - lr) * inv_n;
-    }
+  in.for_each([&](index_t b, index_t t, const auto& x) {
+    const double log_ratio = x[0] - x[1];
+    sum += kl_estimate(estimator, log_ratio);
+    r.grad(b, t) = beta * kl_estimate_grad(estimator, log_ratio) * inv_n;
+  });
   r.mean_kl = sum * inv_n;
   r.loss = beta * r.mean_kl;
   return r;

@@ -25,8 +25,9 @@ inline void expect_bandit_row(real_span ref_log_probs, real_span rewards, double
   detail::expect_size(rewards, ref_log_probs.size(), "rewards", "ref_log_probs");
   detail::expect_finite(rewards, "rewards");
   for (std::size_t v = 0; v < ref_log_probs.size(); ++v)
-    RLHF_EXPECTS(!std::isnan(ref_log_probs[v]) && ref_log_probs[v] != HUGE_VAL, who, ": ref_log_probs[", v,
-                 "] = ", ref_log_probs[v], " is not a log-probability");
+    if (std::isnan(ref_log_probs[v]) || ref_log_probs[v] == HUGE_VAL) [[unlikely]]
+      RLHF_THROW(numerical_error, who, ": ref_log_probs[", v, "] = ", ref_log_probs[v],
+                 " is not a log-probability; check the reference model's outputs");
 }
 }  // namespace detail
 
@@ -37,8 +38,9 @@ inline void expect_bandit_row(real_span ref_log_probs, real_span rewards, double
 /// @param ref_log_probs (V) log π_ref(·|s), normalised.
 /// @param rewards       (V) r(s, ·).
 /// @param beta          β > 0.
-/// @throws rlhf::invalid_argument on β ≤ 0, a size mismatch, an empty row, a non-finite reward or
-///         a NaN / +inf log-probability.
+/// @throws rlhf::invalid_argument on β ≤ 0, a size mismatch, an empty row or a row of zero
+///         probabilities; rlhf::numerical_error for a non-finite reward or a NaN / +inf
+///         log-probability.
 inline kl_optimum_result kl_optimum(real_span ref_log_probs, real_span rewards, double beta) {
   detail::expect_bandit_row(ref_log_probs, rewards, beta, "rlhf::kl_optimum");
   const std::size_t n = ref_log_probs.size();

@@ -8,6 +8,7 @@
 
 #include <xtensor/xtensor.hpp>
 
+#include "rlhf/objective/detail/token_inputs.hpp"
 #include "rlhf/objective/kl_estimator.hpp"
 #include "rlhf/objective/real_span.hpp"
 
@@ -34,40 +35,33 @@ struct kl_penalty_result {
 /// @param lengths         (B) response lengths, each in [1, T].
 /// @param scores          (B) sequence rewards r(s, a).
 /// @param beta            β ≥ 0 (0 turns the penalty off).
-/// @throws rlhf::invalid_argument on shape mismatches, an empty response, β < 0, or a
-///         non-finite input at a valid position.
+/// @throws rlhf::invalid_argument on shape mismatches, an empty response or β < 0;
+///         rlhf::numerical_error for a non-finite score or log-probability at a valid position.
 inline kl_penalty_result kl_penalized_rewards(real_matrix policy_logps, real_matrix reference_logps,
                                               length_span lengths, real_span scores, double beta,
                                               kl_estimator estimator = kl_estimator::k1) {
-  const index_t rows = policy_logps.rows(), cols = policy_logps.cols();
-  detail::expect_matrix(reference_logps, rows, cols, "reference_logps");
-  detail::expect_lengths(lengths, rows, cols);
+  const detail::token_inputs in("rlhf::kl_penalized_rewards",
+                                {{"policy_logps", policy_logps}, {"reference_logps", reference_logps}}, lengths);
+  const index_t rows = in.rows();
   detail::expect_size(scores, static_cast<std::size_t>(rows), "scores", "the batch (rows of policy_logps)");
   detail::expect_finite(scores, "scores");
   RLHF_EXPECTS(std::isfinite(beta) && beta >= 0.0, "rlhf::kl_penalized_rewards: beta = ", beta,
                " must be a finite number >= 0");
+  in.expect_nonempty_rows("every sampled response needs at least one token to carry its reward");
 
   kl_penalty_result r;
-  r.rewards = xt::zeros<double>({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-  r.kl = xt::zeros<double>({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
+  r.rewards = in.zeros();
+  r.kl = in.zeros();
   r.sequence_kl.assign(static_cast<std::size_t>(rows), 0.0);
+  in.for_each([&](index_t b, index_t t, const auto& x) {
+    const double k = kl_estimate(estimator, x[0] - x[1]);
+    r.kl(b, t) = k;
+    r.rewards(b, t) = -beta * k;
+    r.sequence_kl[static_cast<std::size_t>(b)] += k;
+  });
   for (index_t b = 0; b < rows; ++b) {
-    const index_t len = lengths[static_cast<std::size_t>(b)];
-    RLHF_EXPECTS(len >= 1, "rlhf::kl_penalized_rewards: lengths[", b,
-                 "] = 0; every sampled response needs at least one token to carry its reward");
-    double seq = 0.0;
-    for (index_t t = 0; t < len; ++t) {
-      const double lp = policy_logps(b, t), lr = reference_logps(b, t);
-      RLHF_EXPECTS(std::isfinite(lp) && std::isfinite(lr), "rlhf::kl_penalized_rewards: log-prob at (", b,
-                   ", ", t, ") is not finite (policy ", lp, ", reference ", lr, ")");
-      const double k = kl_estimate(estimator, lp - lr);
-      r.kl(b, t) = k;
-      r.rewards(b, t) = -beta * k;
-      seq += k;
-    }
-    r.rewards(b, len - 1) += scores[static_cast<std::size_t>(b)];
-    r.sequence_kl[static_cast<std::size_t>(b)] = seq;
-    r.mean_kl += seq;
+    r.rewards(b, in.length(b) - 1) += scores[static_cast<std::size_t>(b)];
+    r.mean_kl += r.sequence_kl[static_cast<std::size_t>(b)];
   }
   r.mean_kl /= static_cast<double>(rows == 0 ? 1 : rows);
   return r;

@@ -52,7 +52,8 @@ struct max_consistency_result {
 /// side whose stop-gradient option is set.
 /// @param rewards       (N) r_i.
 /// @param token_rewards (N, V) R_i[v].
-/// @throws rlhf::invalid_argument if N = 0, V = 0, the rows differ from N, or an input is not finite.
+/// @throws rlhf::invalid_argument if N = 0, V = 0 or the rows differ from N;
+///         rlhf::numerical_error if an input is not finite.
 inline max_consistency_result max_consistency_loss(real_span rewards, real_matrix token_rewards,
                                                    const max_consistency_options& options = {}) {
   const auto n = rewards.size();

@@ -42,7 +42,8 @@ struct pairwise_result {
 /// @tparam Loss a rlhf::preference_loss (default loss::sigmoid), evaluated at β = 1.
 /// @param chosen   (P) rewards of the preferred responses r+.
 /// @param rejected (P) rewards of the other responses r-.
-/// @throws rlhf::invalid_argument on P = 0, a size mismatch or a non-finite reward.
+/// @throws rlhf::invalid_argument on P = 0 or a size mismatch; rlhf::numerical_error for a
+///         non-finite reward.
 template <preference_loss Loss = loss::sigmoid>
 pairwise_result pairwise_loss(real_span chosen, real_span rejected, const Loss& fn = Loss{},
                               const pairwise_options& options = {}) {

@@ -7,6 +7,7 @@
 
 #include <xtensor/xtensor.hpp>
 
+#include "rlhf/objective/detail/token_inputs.hpp"
 #include "rlhf/objective/real_span.hpp"
 
 namespace rlhf {
@@ -35,42 +36,37 @@ struct ppo_clip_result {
 /// @param advantages (B, T) A_t (usually whitened GAE advantages).
 /// @param lengths    (B) valid tokens per row.
 /// @param clip_eps   ε ∈ (0, 1).
-/// @throws rlhf::invalid_argument on shape mismatches, ε outside (0, 1), no valid token, or a
-///         non-finite input at a valid position.
+/// @throws rlhf::invalid_argument on shape mismatches, ε outside (0, 1) or no valid token;
+///         rlhf::numerical_error for a non-finite input at a valid position.
 inline ppo_clip_result ppo_clip_loss(real_matrix new_logps, real_matrix old_logps, real_matrix advantages,
                                      length_span lengths, double clip_eps) {
-  const index_t rows = new_logps.rows(), cols = new_logps.cols();
-  detail::expect_matrix(old_logps, rows, cols, "old_logps");
-  detail::expect_matrix(advantages, rows, cols, "advantages");
-  detail::expect_lengths(lengths, rows, cols);
+  const detail::token_inputs in("rlhf::ppo_clip_loss",
+                                {{"new_logps", new_logps}, {"old_logps", old_logps}, {"advantages", advantages}},
+                                lengths);
   RLHF_EXPECTS(clip_eps > 0.0 && clip_eps < 1.0, "rlhf::ppo_clip_loss: clip_eps = ", clip_eps,
                " is outside (0, 1); PPO uses 0.1 to 0.3");
 
   ppo_clip_result r;
-  r.grad = xt::zeros<double>({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-  for (index_t b = 0; b < rows; ++b) r.tokens += lengths[static_cast<std::size_t>(b)];
-  RLHF_EXPECTS(r.tokens > 0, "rlhf::ppo_clip_loss: no valid token (all lengths are 0)");
-  const double inv_n = 1.0 / static_cast<double>(r.tokens);
+  r.grad = in.zeros();
+  r.tokens = in.tokens();
+  const double inv_n = in.inverse_tokens();
   double obj = 0.0, clipped = 0.0, kl = 0.0, ratio_sum = 0.0;
-  for (index_t b = 0; b < rows; ++b)
-    for (index_t t = 0; t < lengths[static_cast<std::size_t>(b)]; ++t) {
-      const double lnew = new_logps(b, t), lold = old_logps(b, t), a = advantages(b, t);
-      RLHF_EXPECTS(std::isfinite(lnew) && std::isfinite(lold) && std::isfinite(a), "rlhf::ppo_clip_loss: input at (",
-                   b, ", ", t, ") is not finite (new ", lnew, ", old ", lold, ", advantage ", a, ")");
-      const double log_ratio = lnew - lold;
-      const double rho = std::exp(log_ratio);
-      const double unclipped = rho * a;
-      const double clipped_term = std::clamp(rho, 1.0 - clip_eps, 1.0 + clip_eps) * a;
-      if (clipped_term < unclipped) {  // the clip binds: flat in ρ
-        obj += clipped_term;
-        clipped += 1.0;
-      } else {
-        obj += unclipped;
-        r.grad(b, t) = -rho * a * inv_n;
-      }
-      kl += std::expm1(log_ratio) - log_ratio;
-      ratio_sum += rho;
+  in.for_each([&](index_t b, index_t t, const auto& x) {
+    const auto [lnew, lold, a] = x;
+    const double log_ratio = lnew - lold;
+    const double rho = std::exp(log_ratio);
+    const double unclipped = rho * a;
+    const double clipped_term = std::clamp(rho, 1.0 - clip_eps, 1.0 + clip_eps) * a;
+    if (clipped_term < unclipped) {  // the clip binds: flat in ρ
+      obj += clipped_term;
+      clipped += 1.0;
+    } else {
+      obj += unclipped;
+      r.grad(b, t) = -rho * a * inv_n;
     }
+    kl += std::expm1(log_ratio) - log_ratio;
+    ratio_sum += rho;
+  });
   r.loss = -obj * inv_n;
   r.clip_fraction = clipped * inv_n;
   r.approx_kl = kl * inv_n;

@@ -32,8 +32,8 @@ struct ranking_result {
 /// @tparam Loss a rlhf::preference_loss (default loss::sigmoid), evaluated at β = 1.
 /// @param rewards (k) rewards of the responses, best first.
 /// @param ties    index pairs (i, j) into rewards that are tied and must be skipped.
-/// @throws rlhf::invalid_argument if k < 2, a reward is not finite, or a tie index is out of
-///         range or pairs a response with itself.
+/// @throws rlhf::invalid_argument if k < 2 or a tie index is out of range or pairs a response
+///         with itself; rlhf::numerical_error if a reward is not finite.
 template <preference_loss Loss = loss::sigmoid>
 ranking_result ranking_loss(real_span rewards, std::span<const tie_pair> ties = {}, const Loss& fn = Loss{}) {
   const auto k = static_cast<index_t>(rewards.size());

@@ -169,12 +169,14 @@ class length_span {
 
 namespace detail {
 
-/// Throws rlhf::invalid_argument naming `what[i]` when an input is NaN or infinite.
+/// Throws rlhf::numerical_error naming `what[i]` when an input is NaN or infinite: the inputs
+/// these checks guard are model outputs (log-probs, rewards), where a NaN is a numerical
+/// failure upstream, not a malformed argument.
 inline void expect_finite(real_span x, const char* what) {
   for (std::size_t i = 0; i < x.size(); ++i) {
     const double v = x[i];
     if (!std::isfinite(v)) [[unlikely]]
-      RLHF_THROW(invalid_argument, what, "[", i, "] is ", v,
+      RLHF_THROW(numerical_error, what, "[", i, "] is ", v,
                  "; every entry must be finite (check the model outputs that produced it)");
   }
 }

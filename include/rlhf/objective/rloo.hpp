@@ -15,7 +15,8 @@ namespace rlhf {
 /// @param rewards (G·k) sequence rewards grouped by prompt: group g is [g·k, (g+1)·k).
 /// @param k       samples per prompt, ≥ 2.
 /// @return (G·k) advantages in the same order.
-/// @throws rlhf::invalid_argument if k < 2, the size is not a multiple of k, or a reward is not finite.
+/// @throws rlhf::invalid_argument if k < 2 or the size is not a multiple of k;
+///         rlhf::numerical_error if a reward is not finite.
 inline std::vector<double> rloo_advantages(real_span rewards, index_t k) {
   RLHF_EXPECTS(k >= 2, "rlhf::rloo_advantages: k = ", k, " samples per prompt; leave-one-out needs k >= 2");
   RLHF_EXPECTS(rewards.size() % static_cast<std::size_t>(k) == 0, "rlhf::rloo_advantages: ", rewards.size(),

@@ -7,6 +7,7 @@
 
 #include <xtensor/xtensor.hpp>
 
+#include "rlhf/objective/detail/token_inputs.hpp"
 #include "rlhf/objective/real_span.hpp"
 
 namespace rlhf {
@@ -32,39 +33,33 @@ struct value_loss_result {
 /// @param returns    (B, T) G_t, the targets (gae_result::returns).
 /// @param lengths    (B) valid tokens per row.
 /// @param clip_range ε_v > 0; +infinity disables clipping (plain ½ (V - G)²).
-/// @throws rlhf::invalid_argument on shape mismatches, ε_v ≤ 0 or NaN, no valid token, or a
-///         non-finite input at a valid position.
+/// @throws rlhf::invalid_argument on shape mismatches, ε_v ≤ 0 or NaN, or no valid token;
+///         rlhf::numerical_error for a non-finite input at a valid position.
 inline value_loss_result clipped_value_loss(real_matrix values, real_matrix old_values, real_matrix returns,
                                             length_span lengths, double clip_range) {
-  const index_t rows = values.rows(), cols = values.cols();
-  detail::expect_matrix(old_values, rows, cols, "old_values");
-  detail::expect_matrix(returns, rows, cols, "returns");
-  detail::expect_lengths(lengths, rows, cols);
+  const detail::token_inputs in("rlhf::clipped_value_loss",
+                                {{"values", values}, {"old_values", old_values}, {"returns", returns}}, lengths);
   RLHF_EXPECTS(clip_range > 0.0, "rlhf::clipped_value_loss: clip_range = ", clip_range,
                " must be > 0 (use infinity to disable clipping)");
 
   value_loss_result r;
-  r.grad = xt::zeros<double>({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-  for (index_t b = 0; b < rows; ++b) r.tokens += lengths[static_cast<std::size_t>(b)];
-  RLHF_EXPECTS(r.tokens > 0, "rlhf::clipped_value_loss: no valid token (all lengths are 0)");
-  const double inv_n = 1.0 / static_cast<double>(r.tokens);
+  r.grad = in.zeros();
+  r.tokens = in.tokens();
+  const double inv_n = in.inverse_tokens();
   double sum = 0.0, clipped = 0.0, abs_err = 0.0;
-  for (index_t b = 0; b < rows; ++b)
-    for (index_t t = 0; t < lengths[static_cast<std::size_t>(b)]; ++t) {
-      const double v = values(b, t), vo = old_values(b, t), g = returns(b, t);
-      RLHF_EXPECTS(std::isfinite(v) && std::isfinite(vo) && std::isfinite(g), "rlhf::clipped_value_loss: input at (",
-                   b, ", ", t, ") is not finite (value ", v, ", old value ", vo, ", return ", g, ")");
-      const double vc = std::clamp(v, vo - clip_range, vo + clip_range);
-      const double e1 = (v - g) * (v - g), e2 = (vc - g) * (vc - g);
-      if (e2 > e1) {
-        sum += 0.5 * e2;
-        clipped += 1.0;
-      } else {
-        sum += 0.5 * e1;
-        r.grad(b, t) = (v - g) * inv_n;
-      }
-      abs_err += std::abs(v - g);
+  in.for_each([&](index_t b, index_t t, const auto& x) {
+    const auto [v, vo, g] = x;
+    const double vc = std::clamp(v, vo - clip_range, vo + clip_range);
+    const double e1 = (v - g) * (v - g), e2 = (vc - g) * (vc - g);
+    if (e2 > e1) {
+      sum += 0.5 * e2;
+      clipped += 1.0;
+    } else {
+      sum += 0.5 * e1;
+      r.grad(b, t) = (v - g) * inv_n;
     }
+    abs_err += std::abs(v - g);
+  });
   r.loss = sum * inv_n;
   r.clip_fraction = clipped * inv_n;
   r.mean_abs_error = abs_err * inv_n;

@@ -48,8 +48,8 @@ struct canonical_less {
 /// Stages shrink it (truncation), rescale or shift logits (temperature, penalties), and may
 /// reorder it; a selector finally picks one id. Probabilities are never stored: they are
 /// computed in double when a stage or selector needs them (`log_normalizer`, `probabilities`).
-/// @throws rlhf::invalid_argument on NaN or +inf logits (a model bug the user must see), on an
-///         empty row, and on negative or repeated ids.
+/// @throws rlhf::numerical_error on NaN or +inf logits (a model output gone wrong, which the
+///         user must see); rlhf::invalid_argument on an empty row and on negative or repeated ids.
 class candidates {
  public:
   candidates() = default;
@@ -184,7 +184,7 @@ class candidates {
     for (std::size_t i = 0; i < logits_.size(); ++i) {
       const float l = logits_[i];
       if (std::isnan(l) || l == std::numeric_limits<float>::infinity()) [[unlikely]]
-        RLHF_THROW(invalid_argument, "sampling: logit of token ", ids_[i], " is ", l,
+        RLHF_THROW(numerical_error, "sampling: logit of token ", ids_[i], " is ", l,
                    "; logits must be finite or -inf (check the model's output for overflow)");
     }
   }

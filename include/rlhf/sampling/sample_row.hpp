@@ -35,7 +35,8 @@ struct token_sample {
 
 /// Samples one token from one row of raw logits (V): fills `work` with ids 0..V-1, sets the
 /// logits of `banned` ids to -inf (EOS before min_new_tokens), runs the sampler.
-/// @throws rlhf::invalid_argument on NaN/+inf logits or a banned id outside [0, V).
+/// @throws rlhf::numerical_error on NaN/+inf logits; rlhf::invalid_argument on a banned id
+///         outside [0, V).
 template <sampler S>
 token_sample sample_row(S& s, std::span<const float> logits, candidates& work, const counter_rng& rng,
                         std::uint64_t counter, std::span<const token_id> banned = {}) {

@@ -44,20 +44,18 @@ struct adamw_config {
 /// @tparam Backend the `compute_backend` holding the tensors
 /// @tparam T their scalar type (float; double for exact tests)
 template <compute_backend Backend, class T = float>
-class adamw {
- public:
-  using parameter = named_parameter<typename Backend::space, T>;
+class adamw : public detail::optimizer_base<Backend, T> {
+  using base = detail::optimizer_base<Backend, T>;
 
-  /// Takes views of the tensors (their owner must outlive the optimizer).
+ public:
+  using typename base::parameter;
+  using typename base::state_tensor;
+  /// Takes views of the tensors (their owner must outlive the optimizer, or rebind() it).
   explicit adamw(std::vector<parameter> params, const adamw_config& cfg = {})
-      : params_(std::move(params)), config_(cfg) {
-    config_.validate();
-    for (const auto& p : params_) {
-      RLHF_EXPECTS(p.value.extents() == p.grad.extents(), "adamw: parameter '", p.name,
-                   "' has a gradient of another shape than its value");
+      : base(std::move(params), (cfg.validate(), cfg.decay), "adamw"), config_(cfg) {
+    for (const auto& p : this->params_) {
       m_.emplace_back(p.value.extents());
       v_.emplace_back(p.value.extents());
-      decayed_.push_back(decays(p.name, config_.decay));
     }
   }
   /// All tensors of `model` (its named_parameters()).
@@ -67,32 +65,32 @@ class adamw {
   /// One update from the current gradients with learning rate `lr` (>= 0, finite).
   void step(double lr) {
     RLHF_EXPECTS(lr >= 0 && std::isfinite(lr), "adamw::step: lr must be finite and >= 0 (got ", lr, ")");
-    ++t_;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      const double wd = decayed_[i] ? config_.weight_decay : 0.0;
-      Backend::adamw_update(params_[i].value, view<const T, typename Backend::space>(params_[i].grad),
-                            m_[i].view(), v_[i].view(), static_cast<T>(lr), static_cast<T>(config_.beta1),
-                            static_cast<T>(config_.beta2), static_cast<T>(config_.eps),
-                            static_cast<T>(wd), t_);
+    ++this->t_;
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      const auto& p = this->params_[i];
+      const double wd = this->decayed_[i] ? config_.weight_decay : 0.0;
+      Backend::adamw_update(p.value, view<const T, typename Backend::space>(p.grad), m_[i].view(), v_[i].view(),
+                            static_cast<T>(lr), static_cast<T>(config_.beta1), static_cast<T>(config_.beta2),
+                            static_cast<T>(config_.eps), static_cast<T>(wd), this->t_);
     }
   }
-
-  /// Updates applied so far (t of the bias correction).
-  std::int64_t steps() const noexcept { return t_; }
   const adamw_config& config() const noexcept { return config_; }
-  const std::vector<parameter>& parameters() const noexcept { return params_; }
-  /// Whether weight decay applies to tensor i (config().decay on its name).
-  bool decayed(std::size_t i) const { return decayed_.at(i); }
   /// First and second moment of tensor i.
   view<const T, typename Backend::space> first_moment(std::size_t i) const { return m_.at(i).view(); }
   view<const T, typename Backend::space> second_moment(std::size_t i) const { return v_.at(i).view(); }
+  /// The moments under torch.optim.AdamW's state names, "exp_avg.<tensor>" and "exp_avg_sq.<tensor>".
+  std::vector<state_tensor> state_tensors() {
+    std::vector<state_tensor> r;
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      r.push_back({"exp_avg." + this->params_[i].name, m_[i].view()});
+      r.push_back({"exp_avg_sq." + this->params_[i].name, v_[i].view()});
+    }
+    return r;
+  }
 
  private:
-  std::vector<parameter> params_;
   adamw_config config_;
   std::vector<typename Backend::template buffer<T>> m_, v_;
-  std::vector<bool> decayed_;
-  std::int64_t t_ = 0;
 };
 
 template <has_named_parameters Model>

@@ -6,6 +6,7 @@
 /// decay applies to, and how the backend and scalar type of a model are found.
 #include <concepts>
 #include <cstdint>
+#include <string>
 #include <ranges>
 #include <string_view>
 #include <type_traits>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "rlhf/backend/backend.hpp"
+#include "rlhf/core/error.hpp"
 #include "rlhf/model/parameter.hpp"
 
 namespace rlhf::train {
@@ -47,25 +49,6 @@ concept has_named_parameters = requires(M& m) {
   { m.named_parameters() } -> std::ranges::range;
 };
 
-namespace detail {
-template <class M>
-struct model_backend {};
-template <class M>
-  requires requires { typename M::backend_type; }
-struct model_backend<M> {
-  using type = typename M::backend_type;
-};
-template <class M>
-  requires(!requires { typename M::backend_type; } && requires { typename M::backend; })
-struct model_backend<M> {
-  using type = typename M::backend;
-};
-}  // namespace detail
-
-/// The compute backend of a model (its `backend_type`, or `backend`, member alias).
-template <class M>
-using model_backend_t = typename detail::model_backend<std::remove_cvref_t<M>>::type;
-
 /// The entry type of a model's parameter list (rlhf::named_parameter<space, T>).
 template <has_named_parameters M>
 using model_parameter_t =
@@ -83,6 +66,62 @@ auto parameter_list(M& m) {
   for (auto&& p : m.named_parameters()) out.push_back(p);
   return out;
 }
+
+namespace detail {
+/// What AdamW and SGD share: the parameter list they update, which tensors weight decay applies
+/// to, the number of updates applied, and their state tensors for checkpoints.
+template <compute_backend Backend, class T>
+class optimizer_base {
+ public:
+  using space = typename Backend::space;
+  using parameter = named_parameter<space, T>;
+  /// A state tensor of the optimizer ("exp_avg.<parameter>", ...), as checkpoints save it.
+  struct state_tensor {
+    std::string name;
+    view<T, space> value;
+  };
+
+  /// Updates applied so far (t of AdamW's bias correction).
+  std::int64_t steps() const noexcept { return t_; }
+  /// Restores the update count of a checkpoint (with the state tensors).
+  void set_steps(std::int64_t t) {
+    RLHF_EXPECTS(t >= 0, who_, ": the update count must be >= 0 (got ", t, ")");
+    t_ = t;
+  }
+  const std::vector<parameter>& parameters() const noexcept { return params_; }
+  /// Whether weight decay applies to tensor i (the decay policy on its name).
+  bool decayed(std::size_t i) const { return decayed_.at(i); }
+
+  /// Points the optimizer at `params`: the same tensors (names and shapes, in order) as before,
+  /// e.g. the same model after it moved or was reloaded. Trainers rebind on every call so that
+  /// no optimizer outlives the views of a model it was not given again.
+  /// @throws rlhf::invalid_argument naming the first tensor that differs
+  void rebind(std::vector<parameter> params) {
+    RLHF_EXPECTS(params.size() == params_.size(), who_, ": rebinding ", params.size(), " tensors to an optimizer of ",
+                 params_.size(), "; pass the parameters of the model it was built for");
+    for (std::size_t i = 0; i < params.size(); ++i)
+      RLHF_EXPECTS(params[i].name == params_[i].name && params[i].value.extents() == params_[i].value.extents(),
+                   who_, ": tensor ", i, " is '", params[i].name, "' but the optimizer was built for '", params_[i].name,
+                   "' of the same shape; pass the parameters of the model it was built for");
+    params_ = std::move(params);
+  }
+
+ protected:
+  optimizer_base(std::vector<parameter> params, decay_policy decay, const char* who)
+      : params_(std::move(params)), who_(who) {
+    for (const auto& p : params_) {
+      RLHF_EXPECTS(p.value.extents() == p.grad.extents(), who_, ": parameter '", p.name,
+                   "' has a gradient of another shape than its value");
+      decayed_.push_back(decays(p.name, decay));
+    }
+  }
+
+  std::vector<parameter> params_;
+  std::vector<bool> decayed_;
+  std::int64_t t_ = 0;
+  const char* who_;
+};
+}  // namespace detail
 
 /// An optimizer: `step(lr)` applies one update from the current gradients at learning rate lr;
 /// `steps()` counts the updates applied.

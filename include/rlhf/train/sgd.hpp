@@ -43,20 +43,18 @@ struct sgd_config {
 /// @tparam Backend the `compute_backend` holding the tensors
 /// @tparam T their scalar type
 template <compute_backend Backend, class T = float>
-class sgd {
- public:
-  using parameter = named_parameter<typename Backend::space, T>;
-  using space = typename Backend::space;
+class sgd : public detail::optimizer_base<Backend, T> {
+  using base = detail::optimizer_base<Backend, T>;
 
+ public:
+  using typename base::parameter;
+  using typename base::state_tensor;
+  using space = typename Backend::space;
   explicit sgd(std::vector<parameter> params, const sgd_config& cfg = {})
-      : params_(std::move(params)), config_(cfg) {
-    config_.validate();
+      : base(std::move(params), (cfg.validate(), cfg.decay), "sgd"), config_(cfg) {
     index_t largest = 1;
-    for (const auto& p : params_) {
-      RLHF_EXPECTS(p.value.extents() == p.grad.extents(), "sgd: parameter '", p.name,
-                   "' has a gradient of another shape than its value");
+    for (const auto& p : this->params_) {
       if (config_.momentum > 0) momentum_.emplace_back(p.value.extents());
-      decayed_.push_back(decays(p.name, config_.decay));
       largest = std::max(largest, p.value.size());
     }
     scratch_ = typename Backend::template buffer<T>(shape{largest});
@@ -68,9 +66,9 @@ class sgd {
   void step(double lr) {
     RLHF_EXPECTS(lr >= 0 && std::isfinite(lr), "sgd::step: lr must be finite and >= 0 (got ", lr, ")");
     const T mu = static_cast<T>(config_.momentum);
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      auto& p = params_[i];
-      const double wd = decayed_[i] ? config_.weight_decay : 0.0;
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      auto& p = this->params_[i];
+      const double wd = this->decayed_[i] ? config_.weight_decay : 0.0;
       view<const T, space> g = p.grad;
       if (wd == 0 && config_.momentum == 0) {  // the common case needs no copy
         Backend::axpy(p.value, static_cast<T>(-lr), g);
@@ -82,7 +80,7 @@ class sgd {
       if (wd != 0) Backend::axpy(d, static_cast<T>(wd), view<const T, space>(p.value));
       if (config_.momentum > 0) {
         auto b = momentum_[i].view();
-        if (t_ == 0) {
+        if (this->t_ == 0) {
           Backend::copy(b, view<const T, space>(d));
         } else {
           Backend::scale(b, mu);
@@ -95,20 +93,22 @@ class sgd {
       }
       Backend::axpy(p.value, static_cast<T>(-lr), view<const T, space>(d));
     }
-    ++t_;
+    ++this->t_;
+  }
+  const sgd_config& config() const noexcept { return config_; }
+  /// The momentum buffers under torch.optim.SGD's state name, "momentum_buffer.<tensor>" (none
+  /// without momentum).
+  std::vector<state_tensor> state_tensors() {
+    std::vector<state_tensor> r;
+    for (std::size_t i = 0; i < momentum_.size(); ++i)
+      r.push_back({"momentum_buffer." + this->params_[i].name, momentum_[i].view()});
+    return r;
   }
 
-  std::int64_t steps() const noexcept { return t_; }
-  const sgd_config& config() const noexcept { return config_; }
-  bool decayed(std::size_t i) const { return decayed_.at(i); }
-
  private:
-  std::vector<parameter> params_;
   sgd_config config_;
   std::vector<typename Backend::template buffer<T>> momentum_;
   typename Backend::template buffer<T> scratch_{shape{1}};  // (largest tensor) d of the update
-  std::vector<bool> decayed_;
-  std::int64_t t_ = 0;
 };
 
 template <has_named_parameters Model>

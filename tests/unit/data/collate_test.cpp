@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <numeric>
 #include <set>
 #include <vector>
@@ -145,4 +146,58 @@ TEST_CASE("gather copies the examples of one batch", "[data][batching]") {
   CHECK(g[1].prompt_ids == ids{1});
   const std::vector<rlhf::index_t> bad{3};
   CHECK_THROWS_AS(data::gather(ex, bad), rlhf::invalid_argument);
+}
+
+namespace {
+// A user's own record type: any struct with contiguous prompt_ids / completion_ids works.
+struct my_record {
+  std::array<rlhf::token_id, 2> prompt_ids;
+  std::vector<rlhf::token_id> completion_ids;
+  double weight = 1.0;
+};
+static_assert(data::prompt_completion_record<my_record>);
+static_assert(data::prompt_completion_record<data::sft_example>);
+static_assert(data::prompt_completion_record<data::scored_example>);
+static_assert(!data::prompt_completion_record<data::prompt_example>);
+static_assert(!data::prompt_completion_record<data::sequence_pair>);
+}  // namespace
+
+TEST_CASE("collate takes any range of prompt/completion records, optionally in a given order", "[data][collate]") {
+  const std::vector<data::sft_example> sft{{{1, 2}, {3}}, {{4}, {5, 6}}, {{7}, {}}};
+  // All records in order: the same as through sequence_pairs.
+  const auto all = data::collate(sft, {.pad_id = 0});
+  CHECK(row_tokens(all, 0) == ids{1, 2, 3});
+  CHECK(row_tokens(all, 1) == ids{4, 5, 6});
+  CHECK(row_tokens(all, 2) == ids{7, 0, 0});
+  CHECK(row_mask(all, 1) == std::vector<int>{0, 1, 1});
+
+  // An order selects and orders records (a batch of an epoch); index types of either sign work.
+  const std::vector<rlhf::index_t> order{2, 0};
+  const auto picked = data::collate(sft, order, {.pad_id = 9, .max_length = 2});
+  REQUIRE(picked.rows() == 2);
+  CHECK(row_tokens(picked, 0) == ids{7, 9});
+  CHECK(row_tokens(picked, 1) == ids{2, 3});  // truncated as collate documents
+  CHECK(row_mask(picked, 1) == std::vector<int>{0, 1});
+  const std::vector<std::size_t> unsigned_order{1, 1};
+  CHECK(row_tokens(data::collate(std::span<const data::sft_example>(sft), unsigned_order), 1) == ids{4, 5, 6});
+  // An epoch_batches batch is an order.
+  const data::epoch_batches batches(3, {.batch_size = 2});
+  CHECK(data::collate(sft, batches[1]).rows() == 1);
+
+  // scored_example and a user's own type go through the same function.
+  const std::vector<data::scored_example> scored{{{1}, {2, 3}, 0.5}};
+  CHECK(row_tokens(data::collate(scored), 0) == ids{1, 2, 3});
+  const std::vector<my_record> mine{{{8, 9}, {10}, 2.0}};
+  const std::vector<int> first{0};
+  CHECK(row_tokens(data::collate(mine, first), 0) == ids{8, 9, 10});
+
+  // Bad orders name the entry.
+  const std::vector<int> out_of_range{0, 3}, negative{-1}, empty{};
+  CHECK_THROWS_AS(data::collate(sft, out_of_range), rlhf::invalid_argument);
+  CHECK_THROWS_WITH(data::collate(sft, out_of_range), Catch::Contains("order[1] = 3") && Catch::Contains("[0, 3)"));
+  CHECK_THROWS_WITH(data::collate(sft, negative), Catch::Contains("order[0] = -1"));
+  CHECK_THROWS_AS(data::collate(sft, empty), rlhf::invalid_argument);
+  CHECK_THROWS_AS(data::collate(sft, order, {.max_length = 1}), rlhf::invalid_argument);
+  const std::vector<data::sft_example> no_prompt{{{}, {1}}};
+  CHECK_THROWS_WITH(data::collate(no_prompt), Catch::Contains("empty prompt"));
 }

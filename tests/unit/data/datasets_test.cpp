@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -194,4 +195,60 @@ TEST_CASE("malformed records raise format_error FILE:LINE: problem; fix", "[data
   const auto empty = dir.write("empty.jsonl", "\n\n");
   CHECK_THROWS_WITH(data::load_sft(empty, bytes_tok), Contains("empty.jsonl") && Contains("no records"));
   CHECK_THROWS_AS(data::load_sft(dir / "missing.jsonl", bytes_tok), rlhf::io_error);
+}
+
+TEST_CASE("every loader names the 1-based line of a bad record", "[data][datasets]") {
+  rlhf::test::temp_dir dir;
+  struct loader_case {
+    const char* name;
+    const char* good;  // line 1 (line 2 is blank)
+    const char* bad;   // line 3
+    std::function<void(const std::filesystem::path&)> load;
+  };
+  const std::vector<loader_case> cases{
+      {"sft", R"({"prompt": "a", "completion": "b"})", R"({"prompt": "a"})",
+       [](const auto& p) { data::load_sft(p, bytes_tok); }},
+      {"preferences", R"({"prompt": "a", "chosen": "b", "rejected": "c"})", R"({"prompt": "a", "chosen": "b"})",
+       [](const auto& p) { data::load_preferences(p, bytes_tok); }},
+      {"rankings", R"({"prompt": "a", "responses": ["b", "c"]})", R"({"prompt": "a", "responses": ["b"]})",
+       [](const auto& p) { data::load_rankings(p, bytes_tok); }},
+      {"prompts", R"({"prompt": "a"})", R"({"prompt_ids": [999]})",
+       [](const auto& p) { data::load_prompts(p, bytes_tok); }},
+      {"scored", R"({"prompt": "a", "completion": "b", "reward": 1})",
+       R"({"prompt": "a", "completion": "b", "reward": null})",
+       [](const auto& p) { data::load_scored(p, bytes_tok); }},
+      {"invalid JSON", R"({"prompt": "a"})", R"({"prompt": )", [](const auto& p) { data::load_prompts(p, bytes_tok); }},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    const auto p = dir.write(std::string(c.name) + ".jsonl", std::string(c.good) + "\n\n" + c.bad + "\n");
+    CHECK_THROWS_AS(c.load(p), rlhf::format_error);
+    CHECK_THROWS_WITH(c.load(p), Contains(std::string(c.name) + ".jsonl:3: "));
+  }
+}
+
+TEST_CASE("for_each_jsonl puts FILE:LINE in front of any error the callback raises", "[data][jsonl]") {
+  rlhf::test::temp_dir dir;
+  const auto p = dir.write("cb.jsonl", "{\"a\": 1}\n\n{\"a\": \"x\"}\n");
+  // A field read as the wrong type (nlohmann::json::type_error) becomes a format_error at the line.
+  auto typed = [](const nlohmann::json& r, const data::source_location&) { (void)r.at("a").get<int>(); };
+  CHECK_THROWS_AS(data::for_each_jsonl(p, typed), rlhf::format_error);
+  CHECK_THROWS_WITH(data::for_each_jsonl(p, typed), Contains("cb.jsonl:3: ") && Contains("type must be number"));
+  // An rlhf::error keeps its type and gains the location once.
+  auto checks = [](const nlohmann::json& r, const data::source_location&) {
+    if (r.at("a").is_string()) RLHF_THROW(rlhf::invalid_argument, "a must be a number");
+  };
+  CHECK_THROWS_AS(data::for_each_jsonl(p, checks), rlhf::invalid_argument);
+  CHECK_THROWS_WITH(data::for_each_jsonl(p, checks), Catch::EndsWith("cb.jsonl:3: a must be a number"));
+  auto located = [](const nlohmann::json& r, const data::source_location& w) {
+    if (r.at("a").is_string()) data::fail_at(w, "a must be a number");
+  };
+  std::string message;
+  try {
+    data::for_each_jsonl(p, located);
+  } catch (const rlhf::format_error& e) {
+    message = e.what();
+  }
+  CHECK(message.ends_with("cb.jsonl:3: a must be a number"));
+  CHECK(message.find("cb.jsonl:3: ") == message.rfind("cb.jsonl:3: "));  // not prefixed twice
 }

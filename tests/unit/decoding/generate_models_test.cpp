@@ -10,7 +10,7 @@
 
 #include "rlhf/backend.hpp"
 #include "rlhf/decoding.hpp"
-#include "rlhf/model/tabular_lm.hpp"
+#include "rlhf/model/tabular_model.hpp"
 #include "rlhf/model/transformer.hpp"
 #include "rlhf/sampling.hpp"
 #include "support/backends.hpp"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// rlhf::generate on a mock causal_lm whose logits are a fixed function of the prefix:
+// rlhf::generate on a mock language_model whose logits are a fixed function of the prefix:
 // reproducibility across batch sizes and thread counts, log-prob semantics, EOS / stop token /
 // stop string / min_new_tokens handling, LM-call accounting, and bad input.
 #include <catch2/catch.hpp>

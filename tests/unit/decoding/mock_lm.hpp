@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-/// A deterministic mock `causal_lm` for the generate tests: the next-token logits are a fixed
+/// A deterministic mock `language_model` for the generate tests: the next-token logits are a fixed
 /// pseudo-random function of the whole prefix (so they never depend on the batch a row is in),
 /// plus per-token biases. Logit rows of finished rows are NaN: reading one makes sampling throw.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -14,6 +15,7 @@
 #include "rlhf/core/rng.hpp"
 #include "rlhf/core/view.hpp"
 #include "rlhf/model/concepts.hpp"
+#include "rlhf/data/token_batch.hpp"
 
 namespace rlhf::test {
 
@@ -23,6 +25,7 @@ struct mock_lm {
   std::map<token_id, float> bias;  // added to every row's logits
   index_t prefills = 0, steps = 0, skipped_rows = 0;
 
+  static constexpr model_role role = model_role::log_probs;
   index_t vocab_size() const { return vocab; }
   index_t max_positions() const { return max_pos; }
 
@@ -35,6 +38,26 @@ struct mock_lm {
     for (index_t v = 0; v < vocab; ++v) l[static_cast<std::size_t>(v)] = static_cast<float>(1.5 * rng.normal(static_cast<std::uint64_t>(v)));
     for (const auto& [t, b] : bias) l[static_cast<std::size_t>(t)] += b;
     return l;
+  }
+
+  /// Per-token log-probs of the batch under logits_after (the language_model contract).
+  xt::xtensor<float, 2> score(const token_batch& batch) const {
+    xt::xtensor<float, 2> out = xt::zeros<float>(batch.tokens.shape());
+    for (index_t b = 0; b < batch.rows(); ++b) {
+      std::vector<token_id> prefix;
+      for (index_t t = 0; t < batch.lengths(b); ++t) {
+        const token_id tok = batch.tokens(b, t);
+        if (t > 0) {
+          const auto l = logits_after(prefix);
+          double m = l[0], z = 0;
+          for (float x : l) m = std::max<double>(m, x);
+          for (float x : l) z += std::exp(x - m);
+          out(b, t) = static_cast<float>(l[static_cast<std::size_t>(tok)] - m - std::log(z));
+        }
+        prefix.push_back(tok);
+      }
+    }
+    return out;
   }
 
   class session {
@@ -96,6 +119,6 @@ struct mock_lm {
     return session(*this, rows, capacity);
   }
 };
-static_assert(causal_lm<mock_lm>);
+static_assert(language_model<mock_lm>);
 
 }  // namespace rlhf::test

@@ -214,6 +214,24 @@ TEST_CASE("malformed vocab.json and merges.txt raise format_error naming the fil
     foreign.replace(foreign.find("\"<|endoftext|>\""), 15, "\"\u20ac\"");  // € is not a byte-level character
     bad(foreign, "byte-level alphabet");
   }
+  SECTION("vocab.json names the 1-based line of a bad entry") {
+    // The tiny vocabulary is one line; each case puts one bad entry on line 3.
+    const std::string rest = vocab.substr(1);  // after the opening brace
+    auto bad = [&](const std::string& entry, const char* phrase) {
+      INFO(entry);
+      const auto p = dir.write("lined_vocab.json", "{\n\n" + entry + ",\n" + rest);
+      CHECK_THROWS_AS(load(p, good_merges), rlhf::format_error);
+      CHECK_THROWS_WITH(load(p, good_merges), Contains("lined_vocab.json:3: ") && Contains(phrase));
+    };
+    bad(R"("bad": -1)", "non-negative integers");
+    bad(R"("bad": "x")", "non-negative integers");
+    bad(R"("xx": 0)", "used by both");
+    bad("\"\u20ac\": 999", "byte-level alphabet");
+    bad(R"("broken" 1)", "not valid JSON");
+    // Something missing from the whole file has no line to name.
+    CHECK_THROWS_WITH(load(dir.write("one_token.json", "{\n\"a\": 0\n}\n"), good_merges),
+                      Contains("one_token.json: no token for byte"));
+  }
   SECTION("merges.txt names the line") {
     auto bad = [&](std::string text, const char* phrase) {
       INFO(phrase);

@@ -10,8 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "rlhf/backend.hpp"
 #include "rlhf/model/checkpoint.hpp"
-#include "rlhf/model/tabular_lm.hpp"
+#include "rlhf/model/tabular_model.hpp"
 #include "rlhf/model/transformer.hpp"
 
 namespace fs = std::filesystem;

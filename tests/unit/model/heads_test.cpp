@@ -36,14 +36,13 @@ void randomise(rlhf::transformer<Backend, Head>& m, std::uint64_t seed) {
 
 TEST_CASE("each head models the concepts of its role", "[model][heads]") {
   using B = rlhf::backend::eigen;
-  STATIC_REQUIRE(rlhf::causal_lm<rlhf::transformer<B, rlhf::lm_head>>);
-  STATIC_REQUIRE(rlhf::sequence_scorer<rlhf::transformer<B, rlhf::lm_head>>);
-  STATIC_REQUIRE(rlhf::trainable<rlhf::transformer<B, rlhf::lm_head, double>>);
-  STATIC_REQUIRE(rlhf::sequence_scorer<rlhf::transformer<B, rlhf::scalar_head>>);
-  STATIC_REQUIRE(rlhf::prefix_scorer<rlhf::transformer<B, rlhf::scalar_head>>);
-  STATIC_REQUIRE_FALSE(rlhf::causal_lm<rlhf::transformer<B, rlhf::scalar_head>>);
-  STATIC_REQUIRE(rlhf::token_scorer<rlhf::transformer<B, rlhf::token_reward_head>>);
-  STATIC_REQUIRE_FALSE(rlhf::sequence_scorer<rlhf::transformer<B, rlhf::token_reward_head>>);
+  STATIC_REQUIRE(rlhf::language_model<rlhf::transformer<B, rlhf::lm_head>>);
+  STATIC_REQUIRE(rlhf::differentiable_model<rlhf::transformer<B, rlhf::lm_head, double>>);
+  STATIC_REQUIRE(rlhf::value_model<rlhf::transformer<B, rlhf::scalar_head>>);
+  STATIC_REQUIRE_FALSE(rlhf::language_model<rlhf::transformer<B, rlhf::scalar_head>>);
+  STATIC_REQUIRE(rlhf::token_reward_model<rlhf::transformer<B, rlhf::token_reward_head>>);
+  STATIC_REQUIRE_FALSE(rlhf::language_model<rlhf::transformer<B, rlhf::token_reward_head>>);
+  STATIC_REQUIRE_FALSE(rlhf::value_model<rlhf::transformer<B, rlhf::token_reward_head>>);
 }
 
 TEMPLATE_LIST_TEST_CASE("lm_head outputs log p(token_t | tokens_<t) of a normalised next-token distribution",

@@ -45,6 +45,8 @@ template <class Result>
 std::vector<float> row_of(const Result& r, rlhf::index_t row, rlhf::index_t width) {
   if constexpr (std::is_same_v<Result, rlhf::value_rows>) {
     return {r.values.data() + row * width, r.values.data() + (row + 1) * width};
+  } else if constexpr (std::is_same_v<Result, rlhf::token_reward_rows>) {
+    return {r.rewards.data() + row * width, r.rewards.data() + (row + 1) * width};
   } else {
     return {r.data() + row * width, r.data() + (row + 1) * width};
   }

@@ -155,7 +155,9 @@ TEST_CASE("divergences reject malformed rows and alpha in {0, 1}", "[objective][
   const std::vector<double> pinf{std::numeric_limits<double>::infinity(), 0.0};
   CHECK_THROWS_AS(rlhf::divergences::reverse_kl{}.value(a, b), rlhf::invalid_argument);
   CHECK_THROWS_WITH(rlhf::divergences::js{}.value(nan, a), Catch::Contains("logp[0]"));
-  CHECK_THROWS_AS(rlhf::divergences::forward_kl{}.value(a, pinf), rlhf::invalid_argument);
+  // NaN / +inf log-probs are model outputs gone wrong: numerical_error, not a bad argument.
+  CHECK_THROWS_AS(rlhf::divergences::js{}.value(nan, a), rlhf::numerical_error);
+  CHECK_THROWS_AS(rlhf::divergences::forward_kl{}.value(a, pinf), rlhf::numerical_error);
   CHECK_THROWS_AS(rlhf::divergences::alpha{0.0}, rlhf::invalid_argument);
   CHECK_THROWS_AS(rlhf::divergences::alpha{1.0}, rlhf::invalid_argument);
   CHECK_THROWS_AS(rlhf::divergences::alpha{std::numeric_limits<double>::quiet_NaN()}, rlhf::invalid_argument);
@@ -184,7 +186,9 @@ TEST_CASE("KL estimators k1, k2, k3: values and derivatives", "[objective][kl_es
   CHECK(rlhf::parse_kl_estimator("k3") == kl_estimator::k3);
   CHECK_THROWS_WITH(rlhf::parse_kl_estimator("k4"), Catch::Contains("k1, k2 or k3"));
   CHECK_THROWS_AS(rlhf::kl_estimate(kl_estimator::k2, std::numeric_limits<double>::quiet_NaN()),
-                  rlhf::invalid_argument);
+                  rlhf::numerical_error);
+  CHECK_THROWS_AS(rlhf::kl_estimate_grad(kl_estimator::k3, std::numeric_limits<double>::quiet_NaN()),
+                  rlhf::numerical_error);
 }
 
 TEST_CASE("k1 and k3 are unbiased: their exact expectation under pi is KL(pi || pi_ref)", "[objective][kl_estimator]") {
@@ -241,7 +245,8 @@ TEST_CASE("kl_optimum rejects bad input", "[objective][kl_optimum][errors]") {
   CHECK_THROWS_AS(rlhf::kl_optimum(ref, r, -1.0), rlhf::invalid_argument);
   CHECK_THROWS_AS(rlhf::kl_optimum(ref, r3, 1.0), rlhf::invalid_argument);
   const std::vector<double> rn{std::numeric_limits<double>::quiet_NaN(), 0.0};
-  CHECK_THROWS_AS(rlhf::kl_optimum(ref, rn, 1.0), rlhf::invalid_argument);
+  CHECK_THROWS_AS(rlhf::kl_optimum(ref, rn, 1.0), rlhf::numerical_error);
+  CHECK_THROWS_AS(rlhf::kl_optimum(rn, r, 1.0), rlhf::numerical_error);
   const double ninf = -std::numeric_limits<double>::infinity();
   CHECK_THROWS_AS(rlhf::kl_optimum(std::vector<double>{ninf, ninf}, r, 1.0), rlhf::invalid_argument);
 }

@@ -60,6 +60,6 @@ TEST_CASE("max_consistency_loss rejects bad input", "[objective][farma][errors]"
   const xt::xtensor<double, 2> one_row{{0.0, 1.0}};
   const xt::xtensor<double, 2> two_rows{{0.0, 1.0}, {std::numeric_limits<double>::quiet_NaN(), 0.0}};
   CHECK_THROWS_WITH(rlhf::max_consistency_loss(r, one_row), Catch::Contains("token_rewards"));
-  CHECK_THROWS_AS(rlhf::max_consistency_loss(r, two_rows), rlhf::invalid_argument);
+  CHECK_THROWS_AS(rlhf::max_consistency_loss(r, two_rows), rlhf::numerical_error);  // a NaN model output
   CHECK_THROWS_AS(rlhf::max_consistency_loss(empty, one_row), rlhf::invalid_argument);
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <xtensor/xtensor.hpp>
@@ -142,7 +143,8 @@ TEST_CASE("gae rejects bad input", "[objective][ppo][gae][errors]") {
   CHECK_THROWS_WITH(rlhf::gae(a, a, len, 1.1, 0.9), Catch::Contains("gamma"));
   CHECK_THROWS_WITH(rlhf::gae(a, a, len, 0.9, -0.1), Catch::Contains("lambda"));
   CHECK_THROWS_AS(rlhf::gae(a, a, bad, 0.9, 0.9), rlhf::invalid_argument);
-  CHECK_THROWS_AS(rlhf::gae(a, n, len, 0.9, 0.9), rlhf::invalid_argument);
+  CHECK_THROWS_AS(rlhf::gae(a, n, len, 0.9, 0.9), rlhf::numerical_error);
+  CHECK_THROWS_WITH(rlhf::gae(a, n, len, 0.9, 0.9), Catch::Contains("(0, 1)") && Catch::Contains("values = nan"));
   const std::vector<std::int32_t> len64{2, 2};
   CHECK_THROWS_AS(rlhf::gae(a, a, len64, 0.9, 0.9), rlhf::invalid_argument);
 }
@@ -151,7 +153,8 @@ TEST_CASE("whiten: mean 0 and std 1 over the valid positions; keep_mean keeps th
   // (1, 2, 3): mean 2, population variance 2/3, whitened ±√1.5 = ±1.224744871391589 and 0.
   const xt::xtensor<double, 2> small{{1.0, 2.0}, {3.0, qnan}};
   const std::vector<std::int32_t> small_len{2, 1};
-  const auto w = rlhf::whiten(small, small_len, {.eps = 0.0});
+  constexpr double tiny_eps = std::numeric_limits<double>::min();  // ε must be > 0; this one is invisible next to 2/3
+  const auto w = rlhf::whiten(small, small_len, {.eps = tiny_eps});
   CHECK(w(0, 0) == Approx(-1.224744871391589).epsilon(1e-14));
   CHECK(w(0, 1) == Approx(0.0).margin(1e-15));
   CHECK(w(1, 0) == Approx(1.224744871391589).epsilon(1e-14));
@@ -180,6 +183,31 @@ TEST_CASE("whiten: mean 0 and std 1 over the valid positions; keep_mean keeps th
   const std::vector<std::int32_t> none{0};
   CHECK_THROWS_AS(rlhf::whiten(c, none), rlhf::invalid_argument);
   CHECK_THROWS_AS(rlhf::whiten(c, cl, {.eps = -1.0}), rlhf::invalid_argument);
+}
+
+TEST_CASE("whiten: eps must be a finite number > 0, and a constant batch whitens to exactly 0",
+          "[objective][ppo][whiten][errors]") {
+  // 0.1 three times: the naive mean (0.1 + 0.1 + 0.1)/3 = 0.10000000000000002 would leave
+  // -1.4e-17 / sqrt(ε) ≈ -1.4e-13 instead of 0.
+  const xt::xtensor<double, 2> c{{0.1, 0.1}, {0.1, qnan}};
+  const std::vector<std::int32_t> cl{2, 1};
+  const auto w = rlhf::whiten(c, cl);
+  CHECK(w(0, 0) == 0.0);
+  CHECK(w(0, 1) == 0.0);
+  CHECK(w(1, 0) == 0.0);
+  CHECK(rlhf::whiten(c, cl, {.keep_mean = true})(1, 0) == 0.1);
+  for (double eps : {0.0, -1e-8, qnan, std::numeric_limits<double>::infinity()}) {
+    INFO("eps = " << eps);
+    CHECK_THROWS_AS(rlhf::whiten(c, cl, {.eps = eps}), rlhf::invalid_argument);
+    CHECK_THROWS_WITH(rlhf::whiten(c, cl, {.eps = eps}),
+                      Catch::Contains("whiten_options.eps") && Catch::Contains("> 0"));
+  }
+  // A NaN at a valid position is a numerical failure upstream; padding may hold NaN.
+  const xt::xtensor<double, 2> n{{1.0, qnan}};
+  const std::vector<std::int32_t> one{1}, two{2};
+  CHECK(rlhf::whiten(n, one)(0, 0) == 0.0);
+  CHECK_THROWS_AS(rlhf::whiten(n, two), rlhf::numerical_error);
+  CHECK_THROWS_WITH(rlhf::whiten(n, two), Catch::Contains("rlhf::whiten") && Catch::Contains("(0, 1)"));
 }
 
 TEST_CASE("ppo_clip_loss: hand-computed tokens in every clip regime", "[objective][ppo][clip]") {
@@ -247,7 +275,8 @@ TEST_CASE("ppo_clip_loss rejects bad input", "[objective][ppo][clip][errors]") {
   CHECK_THROWS_WITH(rlhf::ppo_clip_loss(a, a, a, len, 0.0), Catch::Contains("clip_eps"));
   CHECK_THROWS_AS(rlhf::ppo_clip_loss(a, a, a, len, 1.0), rlhf::invalid_argument);
   CHECK_THROWS_AS(rlhf::ppo_clip_loss(a, a, a, none, 0.2), rlhf::invalid_argument);
-  CHECK_THROWS_AS(rlhf::ppo_clip_loss(a, n, a, len, 0.2), rlhf::invalid_argument);
+  CHECK_THROWS_AS(rlhf::ppo_clip_loss(a, n, a, len, 0.2), rlhf::numerical_error);
+  CHECK_THROWS_WITH(rlhf::ppo_clip_loss(a, n, a, len, 0.2), Catch::Contains("old_logps = nan"));
   CHECK_THROWS_WITH(rlhf::ppo_clip_loss(a, b, a, len, 0.2), Catch::Contains("old_logps"));
 }
 
@@ -300,7 +329,7 @@ TEST_CASE("adaptive_kl_controller follows Ziegler et al.'s update", "[objective]
   CHECK(c.update(6.0, 1000) == before);
   CHECK_THROWS_AS((rlhf::adaptive_kl_controller{0.0, 6.0, 1e4}), rlhf::invalid_argument);
   CHECK_THROWS_AS((rlhf::adaptive_kl_controller{0.1, -1.0, 1e4}), rlhf::invalid_argument);
-  CHECK_THROWS_AS(c.update(qnan, 1), rlhf::invalid_argument);
+  CHECK_THROWS_AS(c.update(qnan, 1), rlhf::numerical_error);
   const rlhf::fixed_kl_controller f{0.05};
   CHECK(f.update(100.0, 10) == 0.05);
   CHECK_THROWS_AS(rlhf::fixed_kl_controller{-1.0}, rlhf::invalid_argument);
@@ -334,16 +363,34 @@ TEST_CASE("grpo_advantages: group-normalised", "[objective][grpo]") {
   CHECK(a[4] == 0.0);  // equal rewards: no signal, no NaN
   const auto d = rlhf::grpo_advantages(r, 3, {.scale_by_std = false});
   CHECK(d[2] == Approx(3.0));
-  // Without ε the group has mean 0 and sample std 1.
+  // With a negligible ε the group has mean 0 and sample std 1.
   const auto rr = rlhf::test::random_vector(5, 9, 4.0);
-  const auto z = rlhf::grpo_advantages(rr, 5, {.eps = 0.0});
+  const auto z = rlhf::grpo_advantages(rr, 5, {.eps = std::numeric_limits<double>::min()});
   double m = 0, s = 0;
   for (double x : z) m += x;
   for (double x : z) s += x * x;
   CHECK(m == Approx(0.0).margin(1e-12));
   CHECK(std::sqrt(s / 4) == Approx(1.0).epsilon(1e-12));
   CHECK_THROWS_AS(rlhf::grpo_advantages(r, 1), rlhf::invalid_argument);
-  CHECK_THROWS_AS(rlhf::grpo_advantages(std::vector<double>{1.0, qnan}, 2), rlhf::invalid_argument);
+  CHECK_THROWS_AS(rlhf::grpo_advantages(std::vector<double>{1.0, qnan}, 2), rlhf::numerical_error);
+}
+
+TEST_CASE("grpo_advantages: eps must be a finite number > 0, and a group of equal rewards gets exactly 0",
+          "[objective][grpo][errors]") {
+  // ε = 0 used to turn an equal group into 0/0 = NaN; now it is rejected, and any ε > 0 gives 0.
+  // 0.1 three times also checks the mean is exact (the naive one is 0.10000000000000002).
+  const std::vector<double> equal{0.1, 0.1, 0.1, -3.0, -3.0, -3.0};
+  for (const rlhf::grpo_options& o : {rlhf::grpo_options{}, rlhf::grpo_options{.eps = 1e-300},
+                                      rlhf::grpo_options{.scale_by_std = false}}) {
+    const auto a = rlhf::grpo_advantages(equal, 3, o);
+    for (double x : a) CHECK(x == 0.0);
+  }
+  for (double eps : {0.0, -1e-4, qnan, std::numeric_limits<double>::infinity()}) {
+    INFO("eps = " << eps);
+    CHECK_THROWS_AS(rlhf::grpo_advantages(equal, 3, {.eps = eps}), rlhf::invalid_argument);
+    CHECK_THROWS_WITH(rlhf::grpo_advantages(equal, 3, {.eps = eps}),
+                      Catch::Contains("grpo_options.eps") && Catch::Contains("> 0"));
+  }
 }
 
 TEST_CASE("real_span / real_matrix read xtensor rows and views correctly and reject strided layouts",
@@ -398,4 +445,63 @@ TEST_CASE("kl_loss: the in-loss KL term of GRPO, hand-computed and gradient-chec
   CHECK_THROWS_AS(rlhf::kl_loss(pol, ref, len, -0.1), rlhf::invalid_argument);
   const std::vector<std::int32_t> none{0};
   CHECK_THROWS_AS(rlhf::kl_loss(pol, ref, none, 0.1), rlhf::invalid_argument);
+}
+
+TEST_CASE("per-token objectives share one validation: shapes and lengths are invalid_argument, a NaN at a valid "
+          "position is numerical_error naming the input and position",
+          "[objective][ppo][errors]") {
+  // Row 1 has one valid token; its padding holds NaN and is never read.
+  const xt::xtensor<double, 2> ok{{-1.0, -2.0}, {-0.5, qnan}};
+  xt::xtensor<double, 2> bad = ok;
+  bad(0, 1) = qnan;
+  const xt::xtensor<double, 2> narrow{{-1.0}, {-0.5}};
+  const std::vector<std::int32_t> len{2, 1}, too_long{2, 3}, none{0, 0};
+  const std::vector<double> scores{1.0, 2.0};
+  const auto inf = std::numeric_limits<double>::infinity();
+
+  CHECK_NOTHROW(rlhf::ppo_clip_loss(ok, ok, ok, len, 0.2));
+  CHECK_NOTHROW(rlhf::clipped_value_loss(ok, ok, ok, len, 0.2));
+  CHECK_NOTHROW(rlhf::kl_loss(ok, ok, len, 0.1));
+  CHECK_NOTHROW(rlhf::kl_penalized_rewards(ok, ok, len, scores, 0.1));
+  CHECK_NOTHROW(rlhf::whiten(ok, len));
+  CHECK_NOTHROW(rlhf::gae(ok, ok, len, 1.0, 0.9));
+
+  // True when f throws a numerical_error naming `who`, the position (0, 1) and `name = nan`.
+  auto reports_nan_at_0_1 = [](auto&& f, const std::string& who, const std::string& name) {
+    try {
+      f();
+    } catch (const rlhf::numerical_error& e) {
+      const std::string m = e.what();
+      return m.find(who) != std::string::npos && m.find("(0, 1)") != std::string::npos &&
+             m.find(name + " = nan") != std::string::npos;
+    }
+    return false;
+  };
+  CHECK_THROWS_AS(rlhf::ppo_clip_loss(ok, ok, bad, len, 0.2), rlhf::numerical_error);
+  CHECK(reports_nan_at_0_1([&] { rlhf::ppo_clip_loss(ok, ok, bad, len, 0.2); }, "ppo_clip_loss", "advantages"));
+  CHECK_THROWS_AS(rlhf::clipped_value_loss(bad, ok, ok, len, 0.2), rlhf::numerical_error);
+  CHECK(reports_nan_at_0_1([&] { rlhf::clipped_value_loss(ok, ok, bad, len, 0.2); }, "clipped_value_loss",
+                           "returns"));
+  CHECK_THROWS_AS(rlhf::kl_loss(bad, ok, len, 0.1), rlhf::numerical_error);
+  CHECK(reports_nan_at_0_1([&] { rlhf::kl_loss(ok, bad, len, 0.1); }, "kl_loss", "reference_logps"));
+  CHECK_THROWS_AS(rlhf::kl_penalized_rewards(bad, ok, len, scores, 0.1), rlhf::numerical_error);
+  CHECK(reports_nan_at_0_1([&] { rlhf::kl_penalized_rewards(bad, ok, len, scores, 0.1); }, "kl_penalized_rewards",
+                           "policy_logps"));
+  CHECK_THROWS_AS(rlhf::kl_penalized_rewards(ok, ok, len, std::vector<double>{1.0, inf}, 0.1), rlhf::numerical_error);
+  CHECK_THROWS_AS(rlhf::whiten(bad, len), rlhf::numerical_error);
+  CHECK_THROWS_AS(rlhf::gae(bad, ok, len, 1.0, 0.9), rlhf::numerical_error);
+  CHECK(reports_nan_at_0_1([&] { rlhf::gae(bad, ok, len, 1.0, 0.9); }, "gae", "rewards"));
+
+  // The second matrix is named when its shape differs from the first's.
+  CHECK_THROWS_WITH(rlhf::ppo_clip_loss(ok, ok, narrow, len, 0.2), Catch::Contains("advantages has shape (2, 1)"));
+  CHECK_THROWS_WITH(rlhf::kl_loss(ok, narrow, len, 0.1), Catch::Contains("reference_logps"));
+  CHECK_THROWS_WITH(rlhf::gae(ok, narrow, len, 1.0, 0.9), Catch::Contains("values"));
+  CHECK_THROWS_WITH(rlhf::whiten(ok, too_long), Catch::Contains("lengths[1] = 3"));
+  CHECK_THROWS_AS(rlhf::clipped_value_loss(ok, ok, ok, too_long, 0.2), rlhf::invalid_argument);
+  // Means over no token are refused, naming the function.
+  CHECK_THROWS_WITH(rlhf::ppo_clip_loss(ok, ok, ok, none, 0.2), Catch::Contains("ppo_clip_loss: no valid token"));
+  CHECK_THROWS_WITH(rlhf::clipped_value_loss(ok, ok, ok, none, 0.2), Catch::Contains("no valid token"));
+  CHECK_THROWS_WITH(rlhf::kl_loss(ok, ok, none, 0.1), Catch::Contains("no valid token"));
+  CHECK_THROWS_WITH(rlhf::whiten(ok, none), Catch::Contains("whiten: no valid token"));
+  CHECK_THROWS_WITH(rlhf::kl_penalized_rewards(ok, ok, none, scores, 0.1), Catch::Contains("lengths[0] = 0"));
 }

@@ -294,7 +294,7 @@ TEST_CASE("ranking_loss rejects bad input", "[objective][ranking][errors]") {
   CHECK_THROWS_WITH(rlhf::ranking_loss(three, out_of_range), Catch::Contains("ties[0]"));
   CHECK_THROWS_AS(rlhf::ranking_loss(three, self), rlhf::invalid_argument);
   const std::vector<double> inf{1.0, std::numeric_limits<double>::infinity()};
-  CHECK_THROWS_AS(rlhf::ranking_loss(inf), rlhf::invalid_argument);
+  CHECK_THROWS_AS(rlhf::ranking_loss(inf), rlhf::numerical_error);
 }
 
 TEST_CASE("parse_preference_loss and parse_divergence build the named policies", "[objective][parse]") {

@@ -268,6 +268,12 @@ TEST_CASE("sample_row reports model and sampling log-probs and the kept mass", "
     const std::vector<token_id> out_of_range{9};
     REQUIRE_THROWS_AS(sample_row(s, l, work, counter_rng(3, 0), 0, out_of_range), invalid_argument);
   }
+  SECTION("a NaN logit from the model is a numerical_error naming the token") {
+    chain s{greedy{}};
+    const std::vector<float> nan_row{0.0f, std::nanf(""), 1.0f};
+    REQUIRE_THROWS_AS(sample_row(s, nan_row, work, counter_rng(3, 0), 0), numerical_error);
+    REQUIRE_THROWS_WITH(sample_row(s, nan_row, work, counter_rng(3, 0), 0), Catch::Contains("token 1"));
+  }
 }
 
 TEST_CASE("categorical sampling after each truncation matches the renormalised distribution",

@@ -54,9 +54,11 @@ TEST_CASE("candidates hold ids 0..V-1 and reject NaN and +inf logits", "[samplin
   REQUIRE(p[0] / p[2] == Approx(std::exp(0.5)));
   REQUIRE(c.argmax() == 0);
 
+  // A NaN or +inf logit is a model output gone wrong (numerical_error), not a bad option.
   std::vector<float> bad{0.0f, std::nanf(""), 1.0f};
-  REQUIRE_THROWS_AS(candidates(bad), invalid_argument);
+  REQUIRE_THROWS_AS(candidates(bad), numerical_error);
   bad[1] = std::numeric_limits<float>::infinity();
+  REQUIRE_THROWS_AS(candidates(bad), numerical_error);
   REQUIRE_THROWS_WITH(candidates(bad), Catch::Contains("token 1") && Catch::Contains("finite"));
   REQUIRE_THROWS_AS(candidates(std::vector<float>{}), invalid_argument);
   const std::vector<token_id> dup{3, 4, 3};

@@ -8,8 +8,9 @@
 #include <map>
 #include <vector>
 
+#include "rlhf/backend.hpp"
 #include "rlhf/data/datasets.hpp"
-#include "rlhf/model/tabular_lm.hpp"
+#include "rlhf/model/tabular_model.hpp"
 #include "rlhf/train/sft.hpp"
 #include "support/gradcheck.hpp"
 
@@ -65,10 +66,10 @@ std::vector<double> host_grad(rlhf::tabular_lm<rlhf::backend::eigen, double>& lm
 
 }  // namespace
 
-TEST_CASE("collate_sft right-pads, masks the completion and left-truncates the prompt", "[train][sft]") {
+TEST_CASE("collating records right-pads, masks the completion and left-truncates the prompt", "[train][sft]") {
   const std::vector<record> r{{{1, 2, 3}, {4, 5}}, {{6}, {7}}, {{1, 2, 3, 4}, {5, 6, 7, 8, 9}}};
   const auto order = iota(0, 3);
-  auto b = rlhf::train::collate_sft(r, order, 6, /*pad=*/0);
+  auto b = rlhf::data::collate(r, order, {.pad_id = 0, .max_length = 6});
   REQUIRE(b.tokens.shape(1) == 6);
   CHECK(b.lengths(0) == 5);
   CHECK(b.lengths(1) == 2);
@@ -84,7 +85,7 @@ TEST_CASE("collate_sft right-pads, masks the completion and left-truncates the p
   CHECK(b.tokens(1, 5) == 0);
   CHECK(rlhf::train::count_response_tokens(b) == 2 + 1 + 5);
   // Completion longer than the limit: one prompt token, the completion cut at the end.
-  auto c = rlhf::train::collate_sft(r, std::vector<std::size_t>{2}, 3);
+  auto c = rlhf::data::collate(r, std::vector<std::size_t>{2}, {.max_length = 3});
   CHECK(c.tokens(0, 0) == 4);
   CHECK(c.tokens(0, 2) == 6);
   CHECK(rlhf::train::count_response_tokens(c) == 2);
@@ -96,7 +97,7 @@ TEST_CASE("accumulating unequal micro-batches gives the gradient and loss of one
   lm_t lm({.vocab_size = 5, .init_std = 1.0}, 5);
 
   const auto all = iota(0, 9);
-  const rlhf::token_batch big = rlhf::train::collate_sft(data, all, 64);
+  const rlhf::token_batch big = rlhf::data::collate(data, all, {.max_length = 64});
   const double n_big = static_cast<double>(rlhf::train::count_response_tokens(big));
   lm.zero_grad();
   const double loss_big = rlhf::train::accumulate_gradients(lm, std::span<const rlhf::token_batch>(&big, 1), n_big,
@@ -104,9 +105,9 @@ TEST_CASE("accumulating unequal micro-batches gives the gradient and loss of one
   const auto g_big = host_grad(lm);
 
   // Three micro-batches of 2, 3 and 4 records (different token counts).
-  std::vector<rlhf::token_batch> micro{rlhf::train::collate_sft(data, iota(0, 2), 64),
-                                       rlhf::train::collate_sft(data, iota(2, 5), 64),
-                                       rlhf::train::collate_sft(data, iota(5, 9), 64)};
+  std::vector<rlhf::token_batch> micro{rlhf::data::collate(data, iota(0, 2), {.max_length = 64}),
+                                       rlhf::data::collate(data, iota(2, 5), {.max_length = 64}),
+                                       rlhf::data::collate(data, iota(5, 9), {.max_length = 64})};
   const auto n = static_cast<double>(rlhf::train::count_response_tokens(std::span<const rlhf::token_batch>(micro)));
   CHECK(n == n_big);
   lm.zero_grad();
@@ -166,10 +167,13 @@ TEST_CASE("SFT of a bigram TabularLM converges to the empirical bigram distribut
   rlhf::tabular_lm<rlhf::backend::eigen> lm({.vocab_size = V});
   const double before = rlhf::train::evaluate_nll(lm, data, 64, 64).mean_nll;
   CHECK(before == Approx(std::log(5.0)).epsilon(1e-6));  // a zero table is uniform
-  std::vector<rlhf::train::sft_step_metrics> log;
-  rlhf::train::sft_trainer trainer(lm, {.lr = 0.1, .steps = 400, .batch_size = 100, .grad_accum = 3,
-                                        .max_grad_norm = 0.0, .schedule = rlhf::train::schedule_kind::constant});
-  const auto result = trainer.train(data, [&](const auto& m) { log.push_back(m); });
+  std::vector<rlhf::train::step_metrics> log;
+  rlhf::train::sft_trainer<decltype(lm)> trainer(
+      {.optimizer = {.lr = 0.1, .schedule = rlhf::train::schedule_kind::constant, .max_grad_norm = 0.0, .grad_accum = 3},
+       .steps = 400,
+       .batch_size = 100},
+      {.on_step = [&](const auto& m) { log.push_back(m); }});
+  const auto result = trainer.train(lm, data);
   CHECK(result.steps == 400);
   CHECK(result.skipped_steps == 0);
   REQUIRE(log.size() == 400);
@@ -202,22 +206,25 @@ TEST_CASE("SFT trainer: grad_accum × batch_size equals one big batch; metrics f
   using lm_t = rlhf::tabular_lm<rlhf::backend::eigen, double>;
   const auto data = markov_corpus(24, 4, 9);
   lm_t a({.vocab_size = 4, .init_std = 0.3}, 1), b({.vocab_size = 4, .init_std = 0.3}, 1);
-  const rlhf::train::sft_config base{.lr = 0.05, .epochs = 3, .batch_size = 8, .grad_accum = 1, .max_grad_norm = 1.0,
-                                     .warmup = 2, .min_lr = 0.01};
+  const rlhf::train::sft_config base{
+      .optimizer = {.lr = 0.05, .warmup = 2, .min_lr = 0.01, .max_grad_norm = 1.0, .grad_accum = 1},
+      .epochs = 3,
+      .batch_size = 8};
   rlhf::train::sft_config accum = base;
   accum.batch_size = 2;
-  accum.grad_accum = 4;
-  std::vector<rlhf::train::sft_step_metrics> la, lb;
-  rlhf::train::sft_trainer ta(a, base), tb(b, accum);
+  accum.optimizer.grad_accum = 4;
+  std::vector<rlhf::train::step_metrics> la, lb;
+  rlhf::train::sft_trainer<lm_t> ta(base, {.on_step = [&](const auto& m) { la.push_back(m); }}),
+      tb(accum, {.on_step = [&](const auto& m) { lb.push_back(m); }});
   CHECK(ta.planned_steps(24) == 9);
-  ta.train(data, [&](const auto& m) { la.push_back(m); });
-  tb.train(data, [&](const auto& m) { lb.push_back(m); });
+  ta.train(a, data);
+  tb.train(b, data);
   REQUIRE(la.size() == 9);
   REQUIRE(lb.size() == 9);
   const rlhf::train::lr_schedule sched{rlhf::train::schedule_kind::cosine, 0.05, 2, 9, 0.01};
   for (std::size_t i = 0; i < 9; ++i) {
     CHECK(la[i].step == static_cast<rlhf::index_t>(i + 1));
-    CHECK(la[i].epoch == static_cast<rlhf::index_t>(i / 3));
+    CHECK(la[i].metrics.at("epoch") == static_cast<rlhf::index_t>(i / 3));
     CHECK(la[i].lr == Approx(sched(static_cast<rlhf::index_t>(i))));
     CHECK(lb[i].loss == Approx(la[i].loss).epsilon(1e-12));
     CHECK(lb[i].grad_norm == Approx(la[i].grad_norm).epsilon(1e-12));
@@ -243,10 +250,12 @@ TEST_CASE("SFT skips the update when the gradient is not finite, and SGD trains 
   auto table = lm.logits_table();
   table(1, 2) = std::numeric_limits<float>::quiet_NaN();
   lm.set_logits_table(table);
-  rlhf::train::sft_trainer t(lm, {.lr = 0.1, .steps = 2, .batch_size = 16, .optimizer = rlhf::train::optimizer_kind::sgd,
-                                  .momentum = 0.9});
-  std::vector<rlhf::train::sft_step_metrics> log;
-  const auto r = t.train(data, [&](const auto& m) { log.push_back(m); });
+  std::vector<rlhf::train::step_metrics> log;
+  rlhf::train::sft_trainer<lm_t> t({.optimizer = {.kind = rlhf::train::optimizer_kind::sgd, .lr = 0.1, .momentum = 0.9},
+                                    .steps = 2,
+                                    .batch_size = 16},
+                                   {.on_step = [&](const auto& m) { log.push_back(m); }});
+  const auto r = t.train(lm, data);
   CHECK(r.skipped_steps == 2);
   CHECK(log[0].skipped);
   CHECK(rlhf::train::to_json(log[0]).at("grad_norm").is_null());
@@ -254,30 +263,39 @@ TEST_CASE("SFT skips the update when the gradient is not finite, and SGD trains 
   CHECK(after(0, 0) == 0.0f);  // unchanged
 
   lm_t ok({.vocab_size = 4});
-  rlhf::train::sft_trainer ts(ok, {.lr = 0.5, .steps = 30, .batch_size = 16, .optimizer = rlhf::train::optimizer_kind::sgd,
-                                   .schedule = rlhf::train::schedule_kind::constant, .momentum = 0.9});
-  const auto rs = ts.train(data);
+  rlhf::train::sft_trainer<lm_t> ts({.optimizer = {.kind = rlhf::train::optimizer_kind::sgd,
+                                                    .lr = 0.5,
+                                                    .schedule = rlhf::train::schedule_kind::constant,
+                                                    .momentum = 0.9},
+                                      .steps = 30,
+                                      .batch_size = 16});
+  const auto rs = ts.train(ok, data);
   CHECK(rs.last_loss < rs.first_loss - 0.05);
 }
 
 TEST_CASE("SFT rejects bad configs and data with messages naming the option", "[train][sft][errors]") {
-  rlhf::tabular_lm<rlhf::backend::eigen> lm({.vocab_size = 4, .max_positions = 16});
+  using lm_t = rlhf::tabular_lm<rlhf::backend::eigen>;
+  lm_t lm({.vocab_size = 4, .max_positions = 16});
   using cfg = rlhf::train::sft_config;
-  CHECK_THROWS_WITH(rlhf::train::sft_trainer(lm, cfg{.lr = 0}), Catch::Contains("--lr"));
-  CHECK_THROWS_WITH(rlhf::train::sft_trainer(lm, cfg{.batch_size = 0}), Catch::Contains("--batch-size"));
-  CHECK_THROWS_WITH(rlhf::train::sft_trainer(lm, cfg{.grad_accum = 0}), Catch::Contains("--grad-accum"));
-  CHECK_THROWS_WITH(rlhf::train::sft_trainer(lm, cfg{.max_grad_norm = -1}), Catch::Contains("--max-grad-norm"));
-  CHECK_THROWS_WITH(rlhf::train::sft_trainer(lm, cfg{.weight_decay = -1}), Catch::Contains("--weight-decay"));
-  CHECK_THROWS_WITH(rlhf::train::sft_trainer(lm, cfg{.steps = 0, .epochs = 0}), Catch::Contains("--epochs"));
-  CHECK_THROWS_WITH(rlhf::train::sft_trainer(lm, cfg{.max_length = 17}), Catch::Contains("n_positions"));
-  CHECK_THROWS_AS(rlhf::train::sft_trainer(lm, cfg{.pad_id = 4}), rlhf::invalid_argument);
-  rlhf::train::sft_trainer t(lm, cfg{});
-  CHECK_THROWS_AS(t.train(std::vector<record>{}), rlhf::invalid_argument);
-  CHECK_THROWS_WITH(t.train(std::vector<record>{{{1}, {}}}), Catch::Contains("empty completion"));
-  CHECK_THROWS_WITH(t.train(std::vector<record>{{{}, {1, 2}}}), Catch::Contains("empty prompt"));
+  using trainer = rlhf::train::sft_trainer<lm_t>;
+  const std::vector<record> one{{{1}, {2}}};
+  CHECK_THROWS_WITH(trainer(cfg{.optimizer = {.lr = 0}}), Catch::Contains("--lr"));
+  CHECK_THROWS_WITH(trainer(cfg{.batch_size = 0}), Catch::Contains("--batch-size"));
+  CHECK_THROWS_WITH(trainer(cfg{.optimizer = {.grad_accum = 0}}), Catch::Contains("--grad-accum"));
+  CHECK_THROWS_WITH(trainer(cfg{.optimizer = {.max_grad_norm = -1}}), Catch::Contains("--max-grad-norm"));
+  CHECK_THROWS_WITH(trainer(cfg{.optimizer = {.weight_decay = -1}}), Catch::Contains("--weight-decay"));
+  CHECK_THROWS_WITH(trainer(cfg{.steps = 0, .epochs = 0}), Catch::Contains("--epochs"));
+  CHECK_THROWS_WITH(trainer(cfg{}, {.log_every = 0}), Catch::Contains("--log-every"));
+  CHECK_THROWS_WITH(trainer(cfg{}, {.save_every = 5}), Catch::Contains("--save-every"));
+  CHECK_THROWS_WITH(trainer(cfg{.max_length = 17}).train(lm, one), Catch::Contains("n_positions"));
+  CHECK_THROWS_AS(trainer(cfg{.pad_id = 4}).train(lm, one), rlhf::invalid_argument);
+  trainer t(cfg{});
+  CHECK_THROWS_AS(t.train(lm, std::vector<record>{}), rlhf::invalid_argument);
+  CHECK_THROWS_WITH(t.train(lm, std::vector<record>{{{1}, {}}}), Catch::Contains("record 1 has an empty completion"));
+  CHECK_THROWS_WITH(t.train(lm, std::vector<record>{{{}, {1, 2}}}), Catch::Contains("empty prompt"));
   // The io module's records train as they are.
   const std::vector<rlhf::data::sft_example> io_records{{{1, 2}, {3, 0}}, {{2}, {1}}};
-  CHECK(t.train(io_records).steps == 1);
-  CHECK_THROWS_WITH(t.train(std::vector<record>{{{1}, {2, 9}}}), Catch::Contains("token id 9"));
+  CHECK(trainer(cfg{}).train(lm, io_records).steps == 1);
+  CHECK_THROWS_WITH(trainer(cfg{}).train(lm, std::vector<record>{{{1}, {2, 9}}}), Catch::Contains("token id 9"));
   CHECK_THROWS_AS(rlhf::train::evaluate_nll(lm, std::vector<record>{{{1}, {2}}}, 0, 8), rlhf::invalid_argument);
 }

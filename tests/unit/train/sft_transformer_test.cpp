@@ -42,10 +42,14 @@ TEST_CASE("SFT of a tiny transformer lowers held-out loss on a generated corpus"
   lm_t lm({.vocab_size = V, .n_positions = 16, .n_embd = 16, .n_layer = 1, .n_head = 2}, 7);
   const double before = rlhf::train::evaluate_nll(lm, held_out, 32, 16).mean_nll;
   CHECK(before == Approx(std::log(8.0)).margin(0.15));  // GPT-2 init is near uniform
-  rlhf::train::sft_trainer trainer(lm, {.lr = 1e-2, .steps = 60, .batch_size = 16, .weight_decay = 0.01,
-                                        .max_grad_norm = 1.0, .warmup = 10, .shuffle = true});
   std::vector<double> losses;
-  trainer.train(train, [&](const auto& m) { losses.push_back(m.loss); });
+  rlhf::train::sft_trainer<lm_t> trainer(
+      {.optimizer = {.lr = 1e-2, .warmup = 10, .weight_decay = 0.01, .max_grad_norm = 1.0},
+       .steps = 60,
+       .batch_size = 16,
+       .shuffle = true},
+      {.on_step = [&](const auto& m) { losses.push_back(m.loss); }});
+  trainer.train(lm, train);
   const double after = rlhf::train::evaluate_nll(lm, held_out, 32, 16).mean_nll;
   INFO("held-out NLL before " << before << ", after " << after << ", last train loss " << losses.back());
   CHECK(after < before - 0.5);

@@ -14,9 +14,9 @@
 #include <cstring>
 #include <type_traits>
 
-#include "rlhf/backend/thrust/launch.hpp"
+#include "rlhf/backend/thrust/common.hpp"
 
-namespace rlhf::backend::thrust_ops {
+namespace rlhf::backend::thrust_detail {
 
 namespace gemm_detail {
 inline constexpr index_t tile_m = 64;
@@ -146,4 +146,4 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* 
   }
 }
 
-}  // namespace rlhf::backend::thrust_ops
+}  // namespace rlhf::backend::thrust_detail

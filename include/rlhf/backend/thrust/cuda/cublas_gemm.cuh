@@ -53,14 +53,10 @@ void cublas_gemm_row_major(bool trans_a, bool trans_b, index_t m, index_t n, ind
   }
 }
 
-/// Copies between device memory and host memory (cudaMemcpy, synchronous).
+/// Copies n elements between device memory and host memory (cudaMemcpy of `kind`, synchronous).
 template <class T>
-void cuda_copy_to_host(T* dst, const T* src, index_t n) {
-  RLHF_CUDA_CHECK(cudaMemcpy(dst, src, sizeof(T) * static_cast<std::size_t>(n), cudaMemcpyDeviceToHost));
-}
-template <class T>
-void cuda_copy_from_host(T* dst, const T* src, index_t n) {
-  RLHF_CUDA_CHECK(cudaMemcpy(dst, src, sizeof(T) * static_cast<std::size_t>(n), cudaMemcpyHostToDevice));
+void cuda_copy(T* dst, const T* src, index_t n, cudaMemcpyKind kind) {
+  RLHF_CUDA_CHECK(cudaMemcpy(dst, src, sizeof(T) * static_cast<std::size_t>(n), kind));
 }
 
 }  // namespace rlhf::backend::detail

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "rlhf/model/tabular_lm.hpp"
+#include "rlhf/model/tabular_model.hpp"
 #include "support/backends.hpp"
 #include "support/gradcheck.hpp"
 
@@ -235,7 +235,7 @@ TEST_CASE("tabular_lm exposes one named parameter logits.weight", "[model][tabul
   CHECK(lm.parameter_count() == 49);
   CHECK(p[0].value.data() == lm.parameters().data());
   CHECK(p[0].grad.data() == lm.gradients().data());
-  STATIC_REQUIRE(rlhf::causal_lm<rlhf::tabular_lm<rlhf::backend::eigen>>);
-  STATIC_REQUIRE(rlhf::trainable<rlhf::tabular_lm<rlhf::backend::eigen, double>>);
-  STATIC_REQUIRE(!rlhf::token_scorer<rlhf::tabular_lm<rlhf::backend::eigen>>);
+  STATIC_REQUIRE(rlhf::language_model<rlhf::tabular_lm<rlhf::backend::eigen>>);
+  STATIC_REQUIRE(rlhf::differentiable_model<rlhf::tabular_lm<rlhf::backend::eigen, double>>);
+  STATIC_REQUIRE(!rlhf::token_reward_model<rlhf::tabular_lm<rlhf::backend::eigen>>);
 }
