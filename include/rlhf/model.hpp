@@ -9,5 +9,7 @@
 #include "rlhf/model/heads.hpp"
 #include "rlhf/model/kv_session.hpp"
 #include "rlhf/model/parameter.hpp"
+#include "rlhf/model/response_log_probs.hpp"
+#include "rlhf/model/sequence_rewards.hpp"
 #include "rlhf/model/tabular_model.hpp"
 #include "rlhf/model/transformer.hpp"

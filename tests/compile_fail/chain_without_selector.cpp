@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Must NOT compile: a sampler chain whose last stage is a logit processor, not a selector.
 // Expected diagnostic: "rlhf::sampling::chain: the last stage must be a selector ...".
+// EXPECT: last stage must be a selector
 #include "rlhf/sampling.hpp"
 
 int main() {

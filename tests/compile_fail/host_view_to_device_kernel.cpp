@@ -3,6 +3,7 @@
 // the view type (rlhf::host_space vs rlhf::thrust_space<System>) and never convert, so the
 // mistake is a compile error rather than a device fault at run time. Copy with
 // B::from_host into a B::buffer instead.
+// EXPECT: (no matching|cannot convert|could not convert|no known conversion)
 #include <vector>
 
 #include "rlhf/backend/thrust.hpp"

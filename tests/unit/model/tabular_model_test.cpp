@@ -239,3 +239,75 @@ TEST_CASE("tabular_lm exposes one named parameter logits.weight", "[model][tabul
   STATIC_REQUIRE(rlhf::differentiable_model<rlhf::tabular_lm<rlhf::backend::eigen, double>>);
   STATIC_REQUIRE(!rlhf::token_reward_model<rlhf::tabular_lm<rlhf::backend::eigen>>);
 }
+
+// ---- the tabular siblings: value model (reward / critic / CD value) and token reward model ----
+
+TEMPLATE_LIST_TEST_CASE("tabular value and token-reward models read the row of each position's state",
+                        "[model][tabular]", rlhf::test::backends) {
+  using B = TestType;
+  rlhf::tabular_value_model<B> value({.vocab_size = 4, .init_std = 0.7}, 2);
+  rlhf::tabular_token_reward_model<B> token({.vocab_size = 4, .init_std = 0.7}, 2);
+  REQUIRE(value.width() == 1);
+  REQUIRE(token.width() == 4);
+  const auto batch = make_batch({{1, 3, 0, 2}, {2, 2}}, 1, /*pad=*/3);
+  const auto vt = value.logits_table(), tt = token.logits_table();
+  const auto v = value.score(batch);
+  const auto r = token.score_tokens(batch);
+  for (std::size_t b = 0; b < 2; ++b)
+    for (std::size_t t = 0; t < 4; ++t) {
+      const bool valid = t < static_cast<std::size_t>(batch.lengths(b));
+      // bigram: the state after token t is the token itself
+      const auto c = static_cast<std::size_t>(batch.tokens(b, t));
+      CHECK(v(b, t) == (valid ? vt(c, 0) : 0.0f));
+      for (std::size_t k = 0; k < 4; ++k) CHECK(r(b, t, k) == (valid ? tt(c, k) : 0.0f));
+    }
+  // Sessions return their role's result type with the same numbers.
+  auto vs = value.start_session(2, 6);
+  auto ts = token.start_session(2, 6);
+  const std::vector<std::vector<rlhf::token_id>> prompts{{1, 3}, {2}};
+  const rlhf::value_rows vr = vs.prefill(prompts);
+  const rlhf::token_reward_rows tr = ts.prefill(prompts);
+  CHECK(vr[0] == vt(3, 0));
+  CHECK(vr[1] == vt(2, 0));
+  CHECK(tr.row(0)[2] == tt(3, 2));
+  const std::vector<rlhf::token_id> cands{0, 1};
+  CHECK(vs.score_candidates(1, cands)[1] == vt(1, 0));
+  CHECK(ts.score_candidates(0, cands).row(0)[3] == tt(0, 3));
+}
+
+TEMPLATE_LIST_TEST_CASE("tabular value and token-reward backward match finite differences in double",
+                        "[model][tabular][gradcheck]", rlhf::test::backends) {
+  using B = TestType;
+  const auto batch = make_batch({{1, 3, 3, 0, 4, 3}, {2, 2, 1}, {4, 3, 1, 1}}, 1, /*pad=*/4);
+  auto check = [&](auto& model, auto weights) {
+    model.zero_grad();
+    model.forward(batch);
+    model.backward(weights);
+    auto table = model.logits_table();
+    std::vector<double> x(table.begin(), table.end());
+    std::vector<double> analytic(x.size());
+    B::to_host(std::span<double>(analytic), model.gradients());
+    auto loss = [&] {
+      std::copy(x.begin(), x.end(), table.begin());
+      model.set_logits_table(table);
+      const auto out = model.forward(batch);
+      double l = 0;
+      for (std::size_t i = 0; i < out.size(); ++i) l += weights.data()[i] * out.data()[i];
+      return l;
+    };
+    const auto numeric = rlhf::test::numerical_gradient(loss, std::span<double>(x));
+    CHECK(rlhf::test::relative_error(analytic, numeric) < 1e-8);
+  };
+  rlhf::tabular_value_model<B, double> value({.vocab_size = 5, .init_std = 0.5}, 4);
+  xt::xtensor<double, 2> wv = xt::xtensor<double, 2>::from_shape({3, 6});
+  const auto rv = rlhf::test::random_vector(wv.size(), 21);
+  std::copy(rv.begin(), rv.end(), wv.begin());
+  check(value, wv);
+  rlhf::tabular_token_reward_model<B, double> token({.vocab_size = 5, .init_std = 0.5}, 4);
+  xt::xtensor<double, 3> wt = xt::xtensor<double, 3>::from_shape({3, 6, 5});
+  const auto rt = rlhf::test::random_vector(wt.size(), 22);
+  std::copy(rt.begin(), rt.end(), wt.begin());
+  check(token, wt);
+  // A critic is the value model read at every position (the same type).
+  STATIC_REQUIRE(std::is_same_v<rlhf::tabular_critic<B>, rlhf::tabular_value_model<B>>);
+}
