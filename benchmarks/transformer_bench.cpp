@@ -8,6 +8,11 @@
 //  - BM_transformer_decode_at/position (n_positions 320): one step at position 30 vs 250 (the
 //    attention's cost is O(len·C); the rest of the step does not grow).
 //  - BM_transformer_gpt2_small_forward: GPT-2 small shape (V 50257, C 768, 12 layers), 1 x 32.
+//  - BM_transformer_pass/shape/path: forward (training path, keeps activations) vs score (the
+//    inference path) at the tiny GPT 16 x 64 (shape 0) and GPT-2 small 4 x 256 (shape 1, one
+//    iteration), with the backend memory each path holds as counters (activation_MB: forward's
+//    activation arena; inference_MB: the inference path's one-block scratch; the head's (N, V)
+//    logits, the same for both paths, are not in either figure).
 // Each benchmark checks once, before timing, that its output is finite / equal to the reference.
 #include <benchmark/benchmark.h>
 
@@ -166,9 +171,37 @@ void BM_transformer_gpt2_small_forward(benchmark::State& st) {
 }
 BENCHMARK(BM_transformer_gpt2_small_forward)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+void BM_transformer_pass(benchmark::State& st) {
+  const bool gpt2_small = st.range(0) == 1, inference = st.range(1) == 1;
+  backend::set_num_threads(1);
+  rlhf::gpt2_config c = tiny();
+  rlhf::index_t B = 16, T = 64;
+  if (gpt2_small) {
+    c.vocab_size = 50257;
+    c.n_positions = 1024;
+    c.n_embd = 768;
+    c.n_layer = 12;
+    c.n_head = 12;
+    B = 4;
+    T = 256;
+  }
+  rlhf::transformer<backend, rlhf::lm_head> m(c, 1);
+  const auto batch = random_batch(B, T, c.vocab_size, 4);
+  const auto once = inference ? m.score(batch) : m.forward(batch);
+  if (!std::isfinite(xt::sum(once)())) st.SkipWithError("non-finite log-probabilities");
+  for (auto _ : st) benchmark::DoNotOptimize((inference ? m.score(batch) : m.forward(batch)).data());
+  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["activation_MB"] = static_cast<double>(m.activation_bytes()) / 1e6;
+  st.counters["inference_MB"] = static_cast<double>(m.inference_bytes()) / 1e6;
+}
+BENCHMARK(BM_transformer_pass)->Args({0, 0})->Args({0, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_transformer_pass)->Args({1, 0})->Args({1, 1})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 
-RLHF_BENCHMARK_MAIN({"BM_transformer_decode/", "BM_transformer_decode_no_cache/", "decoding with the KV cache vs a full forward per token"},
+RLHF_BENCHMARK_MAIN({"BM_transformer_pass/0/1", "BM_transformer_pass/0/0", "tiny 16x64: inference path (score) vs forward"},
+                    {"BM_transformer_pass/1/1", "BM_transformer_pass/1/0", "GPT-2 small 4x256: score vs forward"},
+                    {"BM_transformer_decode/", "BM_transformer_decode_no_cache/", "decoding with the KV cache vs a full forward per token"},
                     {"BM_transformer_decode/1/2", "BM_transformer_decode/1/1", "batch-1 decoding, 2 threads vs 1"},
                     {"BM_transformer_decode/16/2", "BM_transformer_decode/16/1", "batch-16 decoding, 2 threads vs 1"},
                     {"BM_transformer_decode_at/250", "BM_transformer_decode_at/30", "one step at position 250 vs 30 (target >= 0.67x)"},
