@@ -6,6 +6,7 @@
 #include "rlhf/io/byte_tokenizer.hpp"
 #include "rlhf/io/gpt2_tokenizer.hpp"
 #include "rlhf/io/load_tokenizer.hpp"
+#include "rlhf/io/no_tokenizer.hpp"
 #include "rlhf/io/npy.hpp"
 #include "rlhf/io/safetensors.hpp"
 #include "rlhf/io/tokenizer.hpp"

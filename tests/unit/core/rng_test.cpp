@@ -66,3 +66,20 @@ TEST_CASE("counter_rng uniforms are in [0,1) with the right moments", "[core][rn
   for (int b : bins) chi2 += (b - n / 10.0) * (b - n / 10.0) / (n / 10.0);
   CHECK(chi2 < 33.7);
 }
+
+TEST_CASE("each purpose owns its streams: weight init, data order, sampling never share draws", "[core][rng]") {
+  using rlhf::rng_purpose;
+  const rng_purpose all[] = {rng_purpose::weight_init, rng_purpose::data_order, rng_purpose::sampling,
+                             rng_purpose::dropout, rng_purpose::prefix};
+  // The default seeds of `rlhf init` and `rlhf generate` are the same; tensor i and prompt i
+  // used to draw from stream i of that seed alike.
+  for (std::uint64_t i = 0; i < 4; ++i)
+    for (auto a : all)
+      for (auto b : all) {
+        if (a == b) continue;
+        CHECK(rlhf::rng_stream(a, i) != rlhf::rng_stream(b, i));
+        CHECK(rlhf::counter_rng(1, rlhf::rng_stream(a, i)).uniform(0) !=
+              rlhf::counter_rng(1, rlhf::rng_stream(b, i)).uniform(0));
+      }
+  CHECK(rlhf::rng_stream(rng_purpose::sampling, 5) >> 56 == static_cast<std::uint64_t>(rng_purpose::sampling));
+}
