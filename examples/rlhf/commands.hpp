@@ -1,10 +1,106 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// One function per subcommand, each in its own translation unit.
+// The subcommands of the rlhf program as C++ functions. Each command is an options struct (the
+// defaults are the command line's defaults), a function binding it to the command line
+// (add_xxx_options, in the command's .cpp, with each option's allowed range) and a function that
+// runs it (run_xxx). Parsing and running are separate, so code that composes stages (the
+// pipeline) fills the structs and calls run_xxx without any argv:
+//
+//   rlhf::cli::sft_options s{.model = "m0", .data = "d/sft.jsonl", .out = "m1"};
+//   s.train.steps = 200;
+//   rlhf::cli::run_sft(s);
+//
+// A command is registered by one row of the table in main.cpp. run_xxx throws rlhf::error
+// (usage_error for bad options) without the command's name; the caller prefixes it once.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
 namespace rlhf::cli {
-int run_init(int argc, char** argv);
-int run_sft(int argc, char** argv);
-int run_logprobs(int argc, char** argv);
-int run_generate(int argc, char** argv);
-int run_data(int argc, char** argv);
+
+enum class optimizer_name { adamw, sgd };
+enum class schedule_name { cosine, constant };
+
+/// Options every training command takes (CLI.md), bound once by add_training_options (cli.hpp).
+struct training_options {
+  std::int64_t steps = 0;        ///< optimizer steps; 0 = as many as `epochs` gives
+  std::int64_t epochs = 1;       ///< passes over the data
+  std::int64_t batch_size = 8;   ///< records per optimizer step
+  double lr = 3e-4;              ///< peak learning rate
+  optimizer_name optimizer = optimizer_name::adamw;
+  double weight_decay = 0.0;     ///< decoupled (AdamW) / L2 (SGD)
+  double max_grad_norm = 1.0;    ///< global-norm clipping; 0 = off
+  std::int64_t warmup = 0;       ///< linear warmup steps
+  bool shuffle = false;          ///< shuffle each epoch (file order otherwise)
+  std::uint64_t seed = 1;
+  int threads = 0;               ///< CPU threads; 0 = all cores
+  bool json = false;             ///< one JSON object per logging step on stdout
+  std::int64_t log_every = 10;   ///< logging period in steps
+  std::int64_t grad_accum = 1;   ///< micro-batches per optimizer step
+  double min_lr = 0.0;           ///< floor of the cosine decay
+  schedule_name schedule = schedule_name::cosine;
+  double momentum = 0.0;         ///< SGD
+  std::int64_t eval_every = 0;   ///< evaluate held-out data every N steps (0 = at the end only)
+  std::int64_t save_every = 0;   ///< checkpoint to OUT/checkpoint-N every N steps (0 = never)
+  std::filesystem::path resume;  ///< a checkpoint directory to continue from
+};
+
+struct init_options {
+  std::filesystem::path out;     ///< model directory to create
+  std::filesystem::path config;  ///< GPT-2 config.json; empty = the tiny default model
+  std::string tokenizer = "byte";  ///< "byte" or a directory with vocab.json + merges.txt
+  std::string head = "lm";       ///< lm | reward | value | token
+  std::uint64_t seed = 1;
+};
+
+struct sft_options {
+  std::filesystem::path model, data, out;
+  std::filesystem::path eval_data;  ///< optional held-out records
+  training_options train;
+  std::int64_t max_length = 0;   ///< 0 = the model's n_positions
+};
+
+struct logprobs_options {
+  std::filesystem::path model, data, out;
+  std::int64_t batch_size = 16;
+  int threads = 0;
+};
+
+/// The command's options (not rlhf::generate_options, the library's decoding settings it fills).
+struct generate_options {
+  std::filesystem::path model, prompts, out;
+  std::string sampler = "temperature=1";
+  std::string guide = "none";
+  std::int64_t max_new_tokens = 48;  ///< also limited by the model's n_positions (checked in run)
+  std::int64_t min_new_tokens = 0;   ///< <= max_new_tokens (checked in run)
+  std::vector<std::string> stop;     ///< stop strings; empty ones are ignored
+  std::int64_t batch_size = 16;
+  std::uint64_t seed = 1;
+  int threads = 0;
+};
+
+struct data_options {
+  std::filesystem::path out;
+  std::int64_t records = 2000;
+  std::int64_t prompts = 100;
+  std::uint64_t seed = 1;
+};
+
+void add_init_options(CLI::App& app, init_options& o);
+void add_sft_options(CLI::App& app, sft_options& o);
+void add_logprobs_options(CLI::App& app, logprobs_options& o);
+void add_generate_options(CLI::App& app, generate_options& o);
+void add_data_options(CLI::App& app, data_options& o);
+
+int run_init(const init_options& o);
+int run_sft(const sft_options& o);
+int run_logprobs(const logprobs_options& o);
+int run_generate(const generate_options& o);
+int run_data(const data_options& o);
+
 }  // namespace rlhf::cli

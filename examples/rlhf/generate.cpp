@@ -6,59 +6,76 @@
 #include <rlhf/decoding.hpp>
 #include <rlhf/sampling.hpp>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 #include "model_dir.hpp"
 
 namespace rlhf::cli {
 
-int run_generate(int argc, char** argv) {
-  options opt("generate", {
-      {"model", "DIR", "model directory (lm head)", "", true},
-      {"prompts", "FILE", "JSONL records with prompt (or prompt_ids)", "", true},
-      {"out", "FILE", "JSONL output, one object per prompt", "", true},
-      {"sampler", "SPEC", "processor chain, e.g. \"temperature=0.7,top_k=40,top_p=0.9,min_p=0.05\" or \"greedy\"",
-       "temperature=1"},
-      {"guide", "none", "reward guidance (this version: none)", "none"},
-      {"max-new-tokens", "N", "tokens to generate at most", "48"},
-      {"min-new-tokens", "N", "EOS is not sampled before this many tokens", "0"},
-      {"stop", "TEXT", "stop string (the response ends once its text contains it)", ""},
-      {"batch-size", "N", "prompts decoded together with one KV cache", "16"},
-      {"seed", "N", "random seed (same seed, same text, for any batch size and thread count)", "1"},
-      {"threads", "N", "CPU threads (0 = all cores)", "0"},
-  });
-  opt.parse(argc, argv, 2);
-  if (opt.flag("help")) {
-    std::fputs(opt.help("Samples a response for every prompt. Each output line holds prompt, completion, completion_ids,\n"
-                        "completion_logprobs and stats {lm_calls, rm_calls, new_tokens, seconds, kl_to_ref}.").c_str(),
-               stdout);
-    return 0;
-  }
-  if (opt.str("guide") != "none")
-    throw usage_error("rlhf generate: --guide " + opt.str("guide") +
-                      " is not available in this version; the allowed value is none");
-  set_threads(opt.integer("threads", 0, 1024));
-  const auto sampler = rlhf::sampling::any_sampler::parse(opt.str("sampler"));
-  const std::filesystem::path model_dir = opt.str("model");
-  auto model = load_model<rlhf::lm_head>(model_dir, rlhf::head_kind::lm);
-  const auto tok = load_checked_tokenizer(model_dir, model.vocab_size());
-  const auto prompts = rlhf::data::load_prompts(opt.str("prompts"), tok);
+namespace {
+
+/// --sampler is checked while parsing, so a bad chain is named before the model is loaded.
+CLI::Validator sampler_spec() {
+  auto check = [](std::string& spec) -> std::string {
+    try {
+      (void)rlhf::sampling::any_sampler::parse(spec);
+      return {};
+    } catch (const rlhf::error& e) {
+      std::string m = e.what();
+      return m.rfind("sampler: ", 0) == 0 ? m.substr(9) : m;
+    }
+  };
+  return CLI::Validator(check, "", "sampler");
+}
+
+}  // namespace
+
+void add_generate_options(CLI::App& app, generate_options& o) {
+  describe(app, "Each output line holds prompt, completion, completion_ids, completion_logprobs and\n"
+                "stats {lm_calls, rm_calls, new_tokens, seconds, kl_to_ref}.");
+  app.add_option("--model", o.model, "model directory (lm head)")->type_name("DIR")->required();
+  app.add_option("--prompts", o.prompts, "JSONL records with prompt (or prompt_ids)")->type_name("FILE")->required();
+  app.add_option("--out", o.out, "JSONL output, one object per prompt")->type_name("FILE")->required();
+  app.add_option("--sampler", o.sampler,
+                 "processor chain, e.g. \"temperature=0.7,top_k=40,top_p=0.9,min_p=0.05\" or \"greedy\"")
+      ->type_name("SPEC")->check(sampler_spec());
+  app.add_option("--guide", o.guide, "reward guidance (this version: none)")->type_name("none")->check(one_of({"none"}));
+  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to generate at most (and at most the model's n_positions)")
+      ->type_name("N")->check(range<std::int64_t>(1, 1 << 20));
+  app.add_option("--min-new-tokens", o.min_new_tokens, "EOS is not sampled before this many tokens (<= --max-new-tokens)")
+      ->type_name("N")->check(range<std::int64_t>(0, 1 << 20));
+  app.add_option("--stop", o.stop, "stop string: the response ends once its text contains it (repeat for several)")
+      ->type_name("TEXT")->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->allow_extra_args(false)->default_str("");
+  app.add_option("--batch-size", o.batch_size, "prompts decoded together with one KV cache")
+      ->type_name("N")->check(range<std::int64_t>(1, 1 << 16));
+  add_seed_option(app, o.seed, "random seed (same seed, same text, for any batch size and thread count)");
+  add_threads_option(app, o.threads);
+}
+
+int run_generate(const generate_options& o) {
+  if (o.guide != "none")
+    throw usage_error("--guide: value " + o.guide + " not one of none (this version has no reward guidance)");
+  set_threads(o.threads);
+  check_output_file(o.out);
+  const auto sampler = rlhf::sampling::any_sampler::parse(o.sampler);
+  auto [model, tok] = open_policy(o.model);
+  const auto prompts = rlhf::data::load_prompts(o.prompts, tok);
 
   rlhf::generate_options g;
-  g.max_new_tokens = opt.integer("max-new-tokens", 1, model.max_positions());
-  g.min_new_tokens = opt.integer("min-new-tokens", 0, g.max_new_tokens);
+  check_range("--max-new-tokens", o.max_new_tokens, index_t{1}, model.max_positions(), "the model's n_positions");
+  check_range("--min-new-tokens", o.min_new_tokens, index_t{0}, o.max_new_tokens, "--max-new-tokens");
+  g.max_new_tokens = o.max_new_tokens;
+  g.min_new_tokens = o.min_new_tokens;
   g.eos_id = tok.eos_id();
-  g.batch_size = opt.integer("batch-size", 1, 1 << 16);
-  g.seed = static_cast<std::uint64_t>(opt.integer("seed", 0, INT64_MAX));
-  if (!opt.str("stop").empty()) {
-    g.stop_strings = {opt.str("stop")};
-    g.detokenize = [&](std::span<const token_id> ids) { return tok.decode(ids); };
-  }
+  g.batch_size = o.batch_size;
+  g.seed = o.seed;
+  for (const auto& s : o.stop)
+    if (!s.empty()) g.stop_strings.push_back(s);
+  if (!g.stop_strings.empty()) g.detokenize = [&tok](std::span<const token_id> ids) { return tok.decode(ids); };
   std::vector<std::vector<token_id>> ids;
   for (const auto& p : prompts) ids.push_back(p.prompt_ids);
+  rlhf::data::jsonl_writer out(o.out);  // opened first: a path that cannot be written fails before decoding
   const auto result = rlhf::generate(model, std::span<const std::vector<token_id>>(ids), sampler, g);
 
-  rlhf::data::jsonl_writer out(opt.str("out"));
   const double per_token_seconds =
       result.stats.new_tokens > 0 ? result.stats.seconds / static_cast<double>(result.stats.new_tokens) : 0.0;
   for (std::size_t i = 0; i < prompts.size(); ++i) {
@@ -85,7 +102,7 @@ int run_generate(int argc, char** argv) {
   std::fprintf(stderr, "rlhf generate: %zu prompts, %lld tokens in %.2fs (%.0f tokens/s, %lld batched LM calls) -> %s\n",
                prompts.size(), static_cast<long long>(result.stats.new_tokens), result.stats.seconds,
                result.stats.seconds > 0 ? static_cast<double>(result.stats.new_tokens) / result.stats.seconds : 0.0,
-               static_cast<long long>(result.stats.lm_calls), opt.str("out").c_str());
+               static_cast<long long>(result.stats.lm_calls), o.out.c_str());
   return 0;
 }
 

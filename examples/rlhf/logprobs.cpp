@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // rlhf logprobs: per-token log-probabilities of every response field of every record.
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include <rlhf/data.hpp>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 #include "model_dir.hpp"
 
 namespace rlhf::cli {
@@ -37,26 +38,24 @@ file_kind detect_kind(const std::filesystem::path& path) {
 
 }  // namespace
 
-int run_logprobs(int argc, char** argv) {
-  options opt("logprobs", {
-      {"model", "DIR", "model directory (lm head)", "", true},
-      {"data", "FILE", "JSONL: completions, preferences or rankings", "", true},
-      {"out", "FILE", "JSONL output: each record with <field>_logprobs arrays added", "", true},
-      {"batch-size", "N", "sequences per forward pass", "16"},
-      {"threads", "N", "CPU threads (0 = all cores)", "0"},
-  });
-  opt.parse(argc, argv, 2);
-  if (opt.flag("help")) {
-    std::fputs(opt.help("Writes, for every record, log p(token | prefix) of each response token: completion_logprobs,\n"
-                        "or chosen_logprobs + rejected_logprobs, or responses_logprobs (one array per response).").c_str(),
-               stdout);
-    return 0;
-  }
-  set_threads(opt.integer("threads", 0, 1024));
-  const auto batch_size = static_cast<std::size_t>(opt.integer("batch-size", 1, 1 << 20));
-  const std::filesystem::path model_dir = opt.str("model"), data_path = opt.str("data");
-  auto model = load_model<rlhf::lm_head>(model_dir, rlhf::head_kind::lm);
-  const auto tok = load_checked_tokenizer(model_dir, model.vocab_size());
+void add_logprobs_options(CLI::App& app, logprobs_options& o) {
+  describe(app, "Writes, for every record, log p(token | prefix) of each response token: completion_logprobs,\n"
+                "or chosen_logprobs + rejected_logprobs, or responses_logprobs (one array per response).");
+  app.add_option("--model", o.model, "model directory (lm head)")->type_name("DIR")->required();
+  app.add_option("--data", o.data, "JSONL: completions, preferences or rankings")->type_name("FILE")->required();
+  app.add_option("--out", o.out, "JSONL output: each record with <field>_logprobs arrays added")
+      ->type_name("FILE")->required();
+  app.add_option("--batch-size", o.batch_size, "sequences per forward pass")
+      ->type_name("N")->check(range<std::int64_t>(1, 1 << 20));
+  add_threads_option(app, o.threads);
+}
+
+int run_logprobs(const logprobs_options& o) {
+  set_threads(o.threads);
+  check_output_file(o.out);
+  const auto batch_size = static_cast<std::size_t>(o.batch_size);
+  const std::filesystem::path& data_path = o.data;
+  auto [model, tok] = open_policy(o.model);
 
   std::vector<nlohmann::json> records;
   rlhf::data::for_each_jsonl(data_path, [&](const nlohmann::json& r, const rlhf::data::source_location&) {
@@ -119,9 +118,9 @@ int run_logprobs(int argc, char** argv) {
   for (auto& rec : records)
     for (const char* f : {"completion_logprobs", "chosen_logprobs", "rejected_logprobs"})
       if (rec.contains(f) && rec[f].size() == 1) rec[f] = rec[f][0];
-  rlhf::data::write_jsonl(opt.str("out"), std::span<const nlohmann::json>(records));
+  rlhf::data::write_jsonl(o.out, std::span<const nlohmann::json>(records));
   std::fprintf(stderr, "rlhf logprobs: %zu records, %zu responses -> %s\n", records.size(), rows.size(),
-               opt.str("out").c_str());
+               o.out.c_str());
   return 0;
 }
 

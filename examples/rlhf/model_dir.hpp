@@ -5,7 +5,7 @@
 // the tokenizer files carried along.
 #include <filesystem>
 #include <string>
-
+#include <utility>
 
 #include <rlhf/backend.hpp>
 #include <rlhf/io.hpp>
@@ -17,6 +17,14 @@ using backend_t = rlhf::backend::default_backend;
 template <class Head>
 using gpt2 = rlhf::transformer<backend_t, Head>;
 using policy_t = gpt2<rlhf::lm_head>;
+
+}  // namespace rlhf::cli
+
+// Instantiated once, in model.cpp.
+extern template class rlhf::transformer<rlhf::cli::backend_t, rlhf::lm_head>;
+extern template class rlhf::kv_session<rlhf::cli::backend_t, rlhf::lm_head, float>;
+
+namespace rlhf::cli {
 
 /// Sets the CPU threads of the backend (0 = all cores).
 inline void set_threads(long n) {
@@ -47,18 +55,25 @@ gpt2<Head> load_model(const std::filesystem::path& dir, rlhf::head_kind want) {
   return model;
 }
 
-/// Copies vocab.json and merges.txt (when present) from one model directory to another.
-inline void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
-  if (std::filesystem::equivalent(from, to)) return;
-  for (const char* f : {"vocab.json", "merges.txt"}) {
-    if (!std::filesystem::exists(from / f)) continue;
-    const std::string text = rlhf::io::read_file(from / f);
-    rlhf::io::write_atomically(to / f, [&](std::ostream& os) { os << text; });
-  }
+/// A model directory opened for a command: the model and its tokenizer.
+template <class Head>
+struct model_and_tokenizer {
+  gpt2<Head> model;
+  rlhf::io::any_tokenizer tokenizer;
+};
+
+/// What every command reading a model does first: loads the model directory (its head checked
+/// against `want`) and its tokenizer, checked against the model's vocabulary.
+template <class Head>
+model_and_tokenizer<Head> open_model(const std::filesystem::path& dir, rlhf::head_kind want) {
+  auto model = load_model<Head>(dir, want);
+  auto tokenizer = load_checked_tokenizer(dir, model.vocab_size());
+  return {std::move(model), std::move(tokenizer)};
+}
+
+/// open_model for a policy (an lm-head model).
+inline model_and_tokenizer<rlhf::lm_head> open_policy(const std::filesystem::path& dir) {
+  return open_model<rlhf::lm_head>(dir, rlhf::head_kind::lm);
 }
 
 }  // namespace rlhf::cli
-
-// Instantiated once, in model.cpp.
-extern template class rlhf::transformer<rlhf::cli::backend_t, rlhf::lm_head>;
-extern template class rlhf::kv_session<rlhf::cli::backend_t, rlhf::lm_head, float>;

@@ -9,6 +9,7 @@
 #include "rlhf/train/optimizer.hpp"
 #include "rlhf/train/optimizer_config.hpp"
 #include "rlhf/train/progress.hpp"
+#include "rlhf/train/reward.hpp"
 #include "rlhf/train/schedule.hpp"
 #include "rlhf/train/sft.hpp"
 #include "rlhf/train/sgd.hpp"

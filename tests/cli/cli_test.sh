@@ -28,11 +28,34 @@ expect_exit 0 sft "held-out" -- "$rlhf" sft --model "$work/m0" --data "$work/d/s
 python3 - "$work/stdout" <<'P' && ok || bad "sft json lines / held-out loss"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
-steps = [l for l in lines if "step" in l]
+steps = [l for l in lines if "step" in l and "eval" not in l]
+evals = [l for l in lines if "eval" in l]
 assert len(steps) == 3 and all("loss" in s and "lr" in s for s in steps), lines
+assert len(evals) == 1 and evals[0]["step"] == 30 and "eval_nll" in evals[0]["eval"], evals
 done = lines[-1]["run"]
 assert done["eval_nll_after"] < done["eval_nll_before"] - 0.5, done
+assert abs(done["eval_nll_after"] - evals[0]["eval"]["eval_nll"]) < 1e-12, done
 P
+# Checkpoints every N steps, and --resume continues bit-identically: the resumed run's weights
+# equal the uninterrupted run's byte for byte.
+resume_opts=(--data "$work/d/sft.jsonl" --steps 6 --batch-size 8 --lr 3e-3 --shuffle --seed 4 --warmup 2 --threads 1)
+expect_exit 0 sft-save-every "" -- "$rlhf" sft --model "$work/m0" "${resume_opts[@]}" --save-every 3 --out "$work/m3"
+[[ -f $work/m3/checkpoint-3/trainer_state.json && -f $work/m3/checkpoint-6/optimizer.safetensors && -f $work/m3/model.safetensors ]] \
+  && ok || bad "sft --save-every: checkpoints missing: $(ls -R "$work/m3")"
+expect_exit 0 sft-resume "" -- "$rlhf" sft --model "$work/m0" "${resume_opts[@]}" --resume "$work/m3/checkpoint-3" --out "$work/m4"
+cmp -s "$work/m3/model.safetensors" "$work/m4/model.safetensors" && ok || bad "sft --resume: weights differ from the uninterrupted run"
+expect_exit 2 resume-other-seed "--seed" -- "$rlhf" sft --model "$work/m0" "${resume_opts[@]}" --seed 5 --resume "$work/m3/checkpoint-3" --out "$work/m5"
+# A model directory without a tokenizer: token ids work, text is refused naming the fix.
+cat >"$work/cfg300.json" <<'J'
+{"vocab_size": 300, "n_positions": 32, "n_embd": 16, "n_layer": 1, "n_head": 2}
+J
+expect_exit 0 init-no-tokenizer "" -- "$rlhf" init --config "$work/cfg300.json" --tokenizer none --out "$work/mn"
+[[ -f $work/mn/tokenizer_config.json ]] && ok || bad "init --tokenizer none: no tokenizer_config.json"
+printf '%s\n' '{"prompt_ids": [299, 5], "completion_ids": [7, 8, 9]}' '{"prompt_ids": [1], "completion_ids": [298, 2]}' >"$work/ids.jsonl"
+expect_exit 0 sft-ids-only "" -- "$rlhf" sft --model "$work/mn" --data "$work/ids.jsonl" --out "$work/mn2" --steps 2
+[[ -f $work/mn2/tokenizer_config.json ]] && ok || bad "sft did not carry tokenizer_config.json"
+expect_exit 2 sft-text-without-tokenizer "declares no tokenizer" -- "$rlhf" sft --model "$work/mn" --data "$work/d/sft.jsonl" --out "$work/mn3"
+expect_exit 2 init-none-needs-config "needs --config" -- "$rlhf" init --tokenizer none --out "$work/mn4"
 expect_exit 0 sft-sgd "" -- "$rlhf" sft --model "$work/m0" --data "$work/d/sft.jsonl" --out "$work/m2" --steps 2 \
   --optimizer sgd --max-grad-norm 0 --lr 0.1
 expect_exit 0 generate "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/g1.jsonl" \

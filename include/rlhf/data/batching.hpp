@@ -22,7 +22,7 @@ inline std::vector<index_t> shuffled_indices(index_t n, std::uint64_t seed, std:
   RLHF_EXPECTS(n >= 0, "shuffled_indices: n = ", n, " is negative");
   std::vector<index_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), index_t{0});
-  const counter_rng rng(seed, epoch);
+  const counter_rng rng(seed, rng_stream(rng_purpose::data_order, epoch));
   for (index_t i = n - 1; i > 0; --i) {
     // 53-bit uniform: the modulo bias of floor(u * (i + 1)) is below 2^-53 * n.
     auto j = static_cast<index_t>(rng.uniform(static_cast<std::uint64_t>(i)) * static_cast<double>(i + 1));

@@ -25,6 +25,7 @@
 
 #include "rlhf/core/error.hpp"
 #include "rlhf/core/rng.hpp"
+#include "rlhf/data/batching.hpp"
 #include "rlhf/data/collate.hpp"
 #include "rlhf/data/token_batch.hpp"
 #include "rlhf/model/concepts.hpp"
@@ -66,20 +67,6 @@ struct sft_config {
 };
 
 // ---- batching ----
-
-/// A permutation of [0, n) that depends only on (seed, epoch): Fisher–Yates driven by the
-/// data-order stream of the counter-based RNG, so the data order is reproducible and
-/// independent of thread count.
-inline std::vector<std::size_t> shuffled_order(std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  const counter_rng rng(seed, rng_stream(rng_purpose::data_order, epoch));
-  for (std::size_t i = n; i > 1; --i) {
-    const auto j = static_cast<std::size_t>(rng.uniform(i) * static_cast<double>(i));
-    std::swap(order[i - 1], order[std::min(j, i - 1)]);
-  }
-  return order;
-}
 
 // ---- loss ----
 
@@ -251,8 +238,12 @@ class sft_trainer {
   }
 
   std::vector<std::size_t> order_for(std::size_t n, index_t epoch) const {
-    if (config_.shuffle) return shuffled_order(n, config_.seed, static_cast<std::uint64_t>(epoch));
     std::vector<std::size_t> order(n);
+    if (config_.shuffle) {
+      const auto p = data::shuffled_indices(static_cast<index_t>(n), config_.seed, static_cast<std::uint64_t>(epoch));
+      std::copy(p.begin(), p.end(), order.begin());
+      return order;
+    }
     std::iota(order.begin(), order.end(), std::size_t{0});
     return order;
   }
