@@ -16,20 +16,14 @@
 #include <xtensor/xtensor.hpp>
 
 #include "rlhf/core/error.hpp"
+#include "rlhf/data/response_view.hpp"
 #include "rlhf/data/token_batch.hpp"
 
 namespace rlhf::train {
 
 /// Positions a response-token loss counts: response_mask(b, t) != 0 and 1 <= t < lengths(b)
 /// (t = 0 has no prediction; padding never counts).
-inline index_t count_response_tokens(const token_batch& batch) {
-  index_t n = 0;
-  for (std::size_t b = 0; b < batch.tokens.shape(0); ++b) {
-    const auto len = static_cast<std::size_t>(batch.lengths(b));
-    for (std::size_t t = 1; t < len && t < batch.tokens.shape(1); ++t) n += batch.response_mask(b, t) != 0;
-  }
-  return n;
-}
+inline index_t count_response_tokens(const token_batch& batch) { return data::response_view(batch).total(); }
 /// The same summed over micro-batches.
 inline index_t count_response_tokens(std::span<const token_batch> batches) {
   index_t n = 0;

@@ -27,6 +27,7 @@
 #include "rlhf/core/rng.hpp"
 #include "rlhf/data/batching.hpp"
 #include "rlhf/data/collate.hpp"
+#include "rlhf/data/response_view.hpp"
 #include "rlhf/data/token_batch.hpp"
 #include "rlhf/model/concepts.hpp"
 #include "rlhf/train/accumulation.hpp"
@@ -75,16 +76,10 @@ struct sft_config {
 struct sft_loss_sum {
   template <class T>
   double operator()(const xt::xtensor<T, 2>& logp, const token_batch& batch, xt::xtensor<T, 2>& d_out) const {
-    double sum = 0.0;
-    for (std::size_t b = 0; b < logp.shape(0); ++b) {
-      const auto len = static_cast<std::size_t>(batch.lengths(b));
-      for (std::size_t t = 1; t < len; ++t) {
-        if (batch.response_mask(b, t) == 0) continue;
-        sum -= static_cast<double>(logp(b, t));
-        d_out(b, t) = T(-1);
-      }
-    }
-    return sum;
+    const data::response_view view(batch);
+    const std::vector<double> minus_one(static_cast<std::size_t>(view.rows()), -1.0);
+    view.scatter_sums_add(d_out, minus_one);  // ∂(−Σ log π)/∂ log π = −1 on every response token
+    return -xt::sum(view.sums(logp))();
   }
 };
 
@@ -103,15 +98,9 @@ template <language_model Model>
 nll_result evaluate_nll(Model& model, std::span<const token_batch> batches) {
   nll_result r;
   for (const auto& batch : batches) {
-    const auto logp = model.score(batch);
-    for (std::size_t b = 0; b < logp.shape(0); ++b) {
-      const auto len = static_cast<std::size_t>(batch.lengths(b));
-      for (std::size_t t = 1; t < len; ++t)
-        if (batch.response_mask(b, t) != 0) {
-          r.total_nll -= static_cast<double>(logp(b, t));
-          ++r.tokens;
-        }
-    }
+    const data::response_view view(batch);
+    r.total_nll -= xt::sum(view.sums(model.score(batch)))();
+    r.tokens += view.total();
   }
   RLHF_EXPECTS(r.tokens > 0, "evaluate_nll: the batches hold no response tokens (response_mask is 0 "
                "everywhere past the first position)");
