@@ -65,6 +65,24 @@ struct sft_options {
   std::int64_t max_length = 0;   ///< 0 = the model's n_positions
 };
 
+struct reward_options {
+  std::filesystem::path model;      ///< a reward-head model directory to continue training
+  std::filesystem::path init;       ///< or an SFT model whose trunk starts a new scalar head
+  std::filesystem::path data, out;
+  std::filesystem::path eval_data;  ///< optional held-out preferences or rankings
+  std::string kind = "sequence";    ///< sequence (prefix | token | genarm | value: not yet)
+  std::string loss = "sigmoid";
+  double margin = 0.0, center = 0.0, label_smoothing = 0.1, beta = 1.0;
+  std::int64_t max_length = 0;
+  training_options train;
+};
+
+struct score_options {
+  std::filesystem::path model, data, out;
+  std::int64_t batch_size = 16;
+  int threads = 0;
+};
+
 struct logprobs_options {
   std::filesystem::path model, data, out;
   std::int64_t batch_size = 16;
@@ -94,12 +112,16 @@ struct data_options {
 void add_init_options(CLI::App& app, init_options& o);
 void add_sft_options(CLI::App& app, sft_options& o);
 void add_logprobs_options(CLI::App& app, logprobs_options& o);
+void add_reward_options(CLI::App& app, reward_options& o);
+void add_score_options(CLI::App& app, score_options& o);
 void add_generate_options(CLI::App& app, generate_options& o);
 void add_data_options(CLI::App& app, data_options& o);
 
 int run_init(const init_options& o);
 int run_sft(const sft_options& o);
 int run_logprobs(const logprobs_options& o);
+int run_reward(const reward_options& o);
+int run_score(const score_options& o);
 int run_generate(const generate_options& o);
 int run_data(const data_options& o);
 

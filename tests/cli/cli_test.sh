@@ -45,6 +45,50 @@ expect_exit 0 sft-save-every "" -- "$rlhf" sft --model "$work/m0" "${resume_opts
 expect_exit 0 sft-resume "" -- "$rlhf" sft --model "$work/m0" "${resume_opts[@]}" --resume "$work/m3/checkpoint-3" --out "$work/m4"
 cmp -s "$work/m3/model.safetensors" "$work/m4/model.safetensors" && ok || bad "sft --resume: weights differ from the uninterrupted run"
 expect_exit 2 resume-other-seed "--seed" -- "$rlhf" sft --model "$work/m0" "${resume_opts[@]}" --seed 5 --resume "$work/m3/checkpoint-3" --out "$work/m5"
+# Reward models: a Bradley-Terry model started from the SFT model (a new score.weight), trained on
+# preferences with a known rule (a positive word beats a negative one), scored on held-out pairs.
+python3 - "$work" <<'P'
+import json, random, sys
+work = sys.argv[1]
+rng = random.Random(7)
+good, bad_ = ["great", "good", "lovely", "superb"], ["awful", "bad", "dull", "poor"]
+def rec():
+    p = rng.choice(["The film was", "The book is", "Dinner was", "The show is"])
+    return {"prompt": p, "chosen": " " + rng.choice(good) + ".", "rejected": " " + rng.choice(bad_) + "."}
+for name, n in (("prefs", 64), ("prefs_eval", 24)):
+    with open(f"{work}/{name}.jsonl", "w") as f:
+        for _ in range(n): f.write(json.dumps(rec()) + "\n")
+with open(f"{work}/ranks.jsonl", "w") as f:
+    for _ in range(8):
+        f.write(json.dumps({"prompt": "It was", "responses": [" great.", " fine.", " awful."], "ties": []}) + "\n")
+with open(f"{work}/rank_one.jsonl", "w") as f:
+    f.write(json.dumps({"prompt": "It was", "responses": [" great."]}) + "\n")
+P
+expect_exit 0 reward-from-sft "score.weight is new" -- "$rlhf" reward --init "$work/m1" --data "$work/prefs.jsonl" \
+  --eval-data "$work/prefs_eval.jsonl" --out "$work/r1" --steps 40 --batch-size 16 --lr 3e-3 --json --threads 1
+python3 - "$work/stdout" <<'P' && ok || bad "reward json lines / held-out accuracy"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "loss" in l and "eval" not in l and "event" not in l]
+assert steps and all("accuracy" in s and "rewards/margins" in s for s in steps), lines
+done = lines[-1]["run"]
+assert done["eval_after"]["accuracy"] >= 0.9, done
+P
+expect_exit 0 score-pairs "accuracy" -- "$rlhf" score --model "$work/r1" --data "$work/prefs_eval.jsonl" --out "$work/s1.jsonl"
+python3 - "$work/s1.jsonl" <<'P' && ok || bad "score: chosen_reward/rejected_reward"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(recs) == 24 and all("chosen_reward" in r and "rejected_reward" in r for r in recs)
+assert sum(r["chosen_reward"] > r["rejected_reward"] for r in recs) >= 0.9 * len(recs)
+P
+expect_exit 0 reward-rankings "" -- "$rlhf" reward --model "$work/r1" --data "$work/ranks.jsonl" --out "$work/r2" --steps 2
+expect_exit 0 score-rankings "" -- "$rlhf" score --model "$work/r2" --data "$work/ranks.jsonl" --out "$work/s2.jsonl"
+python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; assert all(len(x['rewards'])==3 for x in r)" "$work/s2.jsonl" \
+  && ok || bad "score: rewards per ranking"
+expect_exit 2 reward-one-response "rank_one.jsonl:1" -- "$rlhf" reward --model "$work/r1" --data "$work/rank_one.jsonl" --out "$work/r3"
+expect_exit 2 reward-needs-a-model "--init" -- "$rlhf" reward --data "$work/prefs.jsonl" --out "$work/r3"
+expect_exit 2 reward-lm-as-model "head" -- "$rlhf" reward --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/r3"
+expect_exit 2 score-with-lm "head" -- "$rlhf" score --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/s3.jsonl"
 # A model directory without a tokenizer: token ids work, text is refused naming the fix.
 cat >"$work/cfg300.json" <<'J'
 {"vocab_size": 300, "n_positions": 32, "n_embd": 16, "n_layer": 1, "n_head": 2}
@@ -114,10 +158,10 @@ expect_exit 2 model-positions "--max-new-tokens: value 500 not in range \[1 - 96
 expect_exit 2 unknown-command "unknown command 'bogus'" -- "$rlhf" bogus
 # --help: every command, its options with ranges and defaults; rlhf --help lists the commands.
 expect_exit 0 help "" -- "$rlhf" --help
-for c in init sft logprobs generate data; do
+for c in init sft reward score logprobs generate data; do
   grep -q "^  $c " "$work/stdout" && ok || bad "rlhf --help does not list $c"
 done
-for c in init sft logprobs generate data; do
+for c in init sft reward score logprobs generate data; do
   expect_exit 0 "help-$c" "" -- "$rlhf" "$c" --help
   grep -q "usage: rlhf $c" "$work/stdout" && ok || bad "rlhf $c --help: $(cat "$work/stdout")"
 done

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// rlhf reward: a Bradley-Terry reward model (CLI.md) trained on preference pairs or k-wise
+// rankings with rlhf::train::reward_trainer on the shared training loop, from a reward-head
+// model (--model) or from an SFT model whose trunk starts a new score.weight (--init).
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+
+#include <rlhf/data.hpp>
+#include <rlhf/io/load_tokenizer.hpp>
+#include <rlhf/model/from_pretrained.hpp>
+#include <rlhf/train/reward.hpp>
+
+#include "cli.hpp"
+#include "model_dir.hpp"
+#include "training.hpp"
+
+namespace rlhf::cli {
+
+void add_reward_options(CLI::App& app, reward_options& o) {
+  constexpr std::int64_t int_max = std::numeric_limits<std::int32_t>::max();
+  describe(app, "Trains a reward model r(s, a) read at the last token: -log sigma(r(chosen) - r(rejected) - margin)\n"
+                "(or another preference loss) averaged over the pairs of a batch, plus center * (r+ + r-)^2.\n"
+                "Rankings (responses best first, optional ties) use every untied pair, in one forward pass.");
+  auto* model = app.add_option("--model", o.model, "reward-head model directory to continue (rlhf init --head reward)")
+                    ->type_name("DIR");
+  app.add_option("--init", o.init, "SFT model directory: its trunk under a new score.weight")
+      ->type_name("DIR")->excludes(model);
+  app.add_option("--data", o.data, "JSONL preferences (prompt, chosen, rejected) or rankings (prompt, responses, ties)")
+      ->type_name("FILE")->required();
+  app.add_option("--out", o.out, "reward model directory to write (written atomically)")->type_name("DIR")->required();
+  app.add_option("--eval-data", o.eval_data, "held-out preferences or rankings: accuracy and margin before and after")
+      ->type_name("FILE");
+  app.add_option("--kind", o.kind, "reward model kind")->type_name("sequence|prefix|token|genarm|value")
+      ->check(one_of({"sequence", "prefix", "token", "genarm", "value"}));
+  app.add_option("--loss", o.loss, "preference loss")->type_name("sigmoid|hinge|ipo|conservative|robust")
+      ->check(one_of({"sigmoid", "hinge", "ipo", "conservative", "robust"}));
+  app.add_option("--margin", o.margin, "margin m of -log sigma(delta - m) (Llama 2), added to a record's own margin")
+      ->type_name("X")->check(range(-1e3, 1e3));
+  app.add_option("--center", o.center, "reward centring coefficient lambda of lambda (r+ + r-)^2")
+      ->type_name("X")->check(range(0.0, 1e3));
+  app.add_option("--label-smoothing", o.label_smoothing, "epsilon of the conservative and robust losses")
+      ->type_name("X")->check(range(0.0, 0.4999));
+  app.add_option("--beta", o.beta, "beta of the IPO loss (gap target 1/(2 beta))")->type_name("X")->check(positive(1e6));
+  app.add_option("--max-length", o.max_length, "longest sequence (0 = the model's n_positions)")
+      ->type_name("N")->check(range<std::int64_t>(0, int_max));
+  add_training_options(app, o.train);
+}
+
+namespace {
+using reward_t = gpt2<rlhf::scalar_head>;
+
+// Preferences and rankings train alike (a pair is a ranking of two); the file's first record decides.
+std::vector<rlhf::data::ranking_example> load_comparisons(const std::filesystem::path& path, const rlhf::io::any_tokenizer& tok) {
+  bool pairs = false, seen = false;
+  rlhf::data::for_each_jsonl(path, [&](const nlohmann::json& r, const rlhf::data::source_location&) {
+    if (!seen) pairs = r.contains("chosen") || r.contains("chosen_ids");
+    seen = true;
+  });
+  if (!pairs) return rlhf::data::load_rankings(path, tok);
+  std::vector<rlhf::data::ranking_example> out;
+  for (auto& p : rlhf::data::load_preferences(path, tok))
+    out.push_back({std::move(p.prompt_ids), {std::move(p.chosen_ids), std::move(p.rejected_ids)}, {}});
+  return out;
+}
+}  // namespace
+
+int run_reward(const reward_options& o) {
+  if (o.kind != "sequence")
+    throw usage_error("--kind " + o.kind + " is not available yet; this version trains --kind sequence reward models");
+  if (o.model.empty() == o.init.empty()) throw usage_error("give --model DIR (a reward model) or --init DIR (an SFT model)");
+  set_threads(o.train.threads);
+  output_directory out(o.out);
+  const auto& source = o.model.empty() ? o.init : o.model;
+  reward_t model = [&] {
+    if (!o.model.empty()) return load_model<rlhf::scalar_head>(o.model, rlhf::head_kind::reward);
+    auto started = rlhf::from_pretrained<backend_t, rlhf::scalar_head>(o.init, o.train.seed);
+    for (const auto& name : started.created)
+      std::fprintf(stderr, "rlhf reward: %s is new (not in %s): initialised N(0, 0.02)\n", name.c_str(), o.init.c_str());
+    return std::move(started.model);
+  }();
+  const auto tok = load_checked_tokenizer(source, model.vocab_size());
+  const auto data = load_comparisons(o.data, tok);
+  std::vector<rlhf::data::ranking_example> eval;
+  if (!o.eval_data.empty()) eval = load_comparisons(o.eval_data, tok);
+
+  const training_options& t = o.train;
+  const rlhf::train::reward_config cfg{.optimizer = optimizer_settings(t),
+                                       .steps = t.steps,
+                                       .epochs = t.epochs,
+                                       .batch_size = t.batch_size,
+                                       .seed = t.seed,
+                                       .shuffle = t.shuffle,
+                                       .max_length = o.max_length,
+                                       .pad_id = std::max<token_id>(tok.eos_id(), 0),
+                                       .loss = o.loss,
+                                       .margin = o.margin,
+                                       .center = o.center,
+                                       .label_smoothing = o.label_smoothing,
+                                       .beta = o.beta};
+  rlhf::train::reward_trainer<reward_t> trainer(cfg, loop_settings(t, "reward", o.out, rlhf::head_kind::reward));
+  const auto held_out = [&](reward_t& m) {
+    return rlhf::train::evaluate_reward(m, eval, cfg.batch_size, trainer.max_length(m), trainer.objective(), cfg.pad_id);
+  };
+  if (!t.resume.empty()) trainer.resume(model, t.resume);
+  nlohmann::json run = {{"command", "reward"}, {"kind", o.kind}, {"loss", o.loss}, {"data", o.data.string()}};
+  if (!eval.empty()) run["eval_before"] = rlhf::train::to_json(held_out(model));
+  const auto result = trainer.train(model, data, [&](reward_t& m) {
+    return eval.empty() ? nlohmann::json(nullptr) : rlhf::train::to_json(held_out(m));
+  });
+  run["steps"] = result.steps;
+  run["first_loss"] = result.first_loss;
+  run["last_loss"] = result.last_loss;
+  run["seconds"] = result.seconds;
+  if (!eval.empty()) {
+    run["eval_after"] = result.last_eval;
+    std::fprintf(stderr, "rlhf reward: held-out accuracy %.3f -> %.3f\n", run["eval_before"]["accuracy"].get<double>(),
+                 result.last_eval["accuracy"].get<double>());
+  }
+  auto history = rlhf::read_model_info(source).history;
+  history.push_back(run);
+  rlhf::save_model(o.out, model, rlhf::head_kind::reward, history, {.extra_files = rlhf::io::tokenizer_files(source)});
+  out.keep();
+  std::fprintf(stderr, "rlhf reward: %lld steps, loss %.4f -> %.4f, %.1fs; wrote %s\n",
+               static_cast<long long>(result.steps), result.first_loss, result.last_loss, result.seconds, o.out.c_str());
+  if (t.json) print_json_line({{"event", "done"}, {"run", run}});
+  return 0;
+}
+
+}  // namespace rlhf::cli
