@@ -5,6 +5,7 @@
 /// progress, JSON logs, evaluation and resumable checkpoints, and the SFT trainer.
 #include "rlhf/train/accumulation.hpp"
 #include "rlhf/train/adamw.hpp"
+#include "rlhf/train/dataset_loop.hpp"
 #include "rlhf/train/grad_clip.hpp"
 #include "rlhf/train/optimizer.hpp"
 #include "rlhf/train/optimizer_config.hpp"

@@ -53,6 +53,7 @@
 #include "rlhf/model/sequence_rewards.hpp"
 #include "rlhf/objective/parse.hpp"
 #include "rlhf/train/accumulation.hpp"
+#include "rlhf/train/dataset_loop.hpp"
 #include "rlhf/train/optimizer_config.hpp"
 #include "rlhf/train/training_loop.hpp"
 
@@ -146,9 +147,7 @@ struct reward_config {
   /// @throws rlhf::invalid_argument naming the option and its allowed range
   void validate() const {
     optimizer.validate("reward");
-    RLHF_EXPECTS(steps >= 0, "reward: --steps must be >= 0 (got ", steps, "; 0 means use --epochs)");
-    RLHF_EXPECTS(steps > 0 || epochs >= 1, "reward: --epochs must be >= 1 when --steps is 0 (got ", epochs, ")");
-    RLHF_EXPECTS(batch_size >= 1, "reward: --batch-size must be >= 1 (got ", batch_size, ")");
+    // steps, epochs and batch_size are checked by dataset_loop
     RLHF_EXPECTS(max_length == 0 || max_length >= 2,
                  "reward: --max-length must be 0 (the model's) or >= 2 (got ", max_length, ")");
     RLHF_EXPECTS(pad_id >= 0, "reward: pad id must be >= 0 (got ", pad_id, ")");
@@ -388,21 +387,19 @@ class reward_trainer {
 
   /// @throws rlhf::invalid_argument for a config or an option outside its range
   explicit reward_trainer(const reward_config& cfg, loop_options options = {})
-      : config_((cfg.validate(), cfg)), objective_(cfg.objective()), loop_(cfg.optimizer, named(std::move(options), cfg)) {}
+      : config_((cfg.validate(), cfg)), objective_(cfg.objective()),
+        data_("reward", {cfg.steps, cfg.epochs, cfg.batch_size, cfg.optimizer.grad_accum, cfg.seed, cfg.shuffle},
+              cfg.optimizer, reward_head(std::move(options))) {}
 
   const reward_config& config() const noexcept { return config_; }
   const reward_objective& objective() const noexcept { return objective_; }
-  loop_type& loop() noexcept { return loop_; }
+  loop_type& loop() noexcept { return data_.loop(); }
 
   /// Optimizer steps train() runs on n records.
-  index_t planned_steps(index_t n_records) const {
-    if (config_.steps > 0) return config_.steps;
-    return config_.epochs * steps_per_epoch(n_records);
-  }
+  index_t planned_steps(index_t n_records) const { return data_.schedule().planned_steps(n_records); }
   /// The longest sequence train() collates for `model` (max_length, or the model's positions).
-  index_t max_length(const Model& model) const {
-    return config_.max_length == 0 ? static_cast<index_t>(model.max_positions()) : config_.max_length;
-  }
+  /// @throws rlhf::invalid_argument when the model cannot take it or the pad id
+  index_t max_length(const Model& model) const { return data_.max_length(model, config_.max_length, config_.pad_id); }
 
   /// Trains `model` on `records` (preference or ranking records) from the loop's current step
   /// (0, or the resumed checkpoint's) to planned_steps(records.size()); `eval(model) -> json`
@@ -413,32 +410,11 @@ class reward_trainer {
     requires reward_record<std::ranges::range_value_t<Records>>
   loop_result train(Model& model, const Records& records, EvalFn&& eval = {}) {
     const auto groups = prepare(model, records);
-    const auto n = static_cast<index_t>(groups.size());
-    if (!resumed_.is_null())
-      RLHF_EXPECTS(resumed_.value("records", n) == n, "reward: the checkpoint was trained on ",
-                   resumed_.value("records", n), " records but --data has ", n, "; resume on the same data");
-    const index_t per_step = config_.batch_size * config_.optimizer.grad_accum, per_epoch = steps_per_epoch(n);
-    std::vector<std::size_t> order;
-    index_t order_epoch = -1;
-    loop_.set_trainer_state([n, per_epoch](index_t step) {
-      return nlohmann::json{{"records", n}, {"epoch", step / per_epoch}, {"step_in_epoch", step % per_epoch}};
-    });
     const index_t max_len = max_length(model);
-    const auto step = [&](Model& m, index_t s) {
-      const index_t epoch = s / per_epoch;
-      if (epoch != order_epoch) {
-        order = order_for(static_cast<std::size_t>(n), epoch);
-        order_epoch = epoch;
-      }
-      const index_t first = (s % per_epoch) * per_step, last = std::min(n, first + per_step);
-      auto out = run_batch(m, groups,
-                           std::span<const std::size_t>(order).subspan(static_cast<std::size_t>(first),
-                                                                       static_cast<std::size_t>(last - first)),
-                           max_len);
-      out.metrics["epoch"] = epoch;
-      return out;
+    const auto step = [&](Model& m, std::span<const std::size_t> idx, index_t) {
+      return run_batch(m, groups, idx, max_len);
     };
-    return loop_.run(model, planned_steps(n), step, std::forward<EvalFn>(eval));
+    return data_.run(model, static_cast<index_t>(groups.size()), step, std::forward<EvalFn>(eval));
   }
 
   /// The loss of all `records`, in order, as ONE optimizer batch (micro-batches of batch_size
@@ -455,16 +431,11 @@ class reward_trainer {
 
   /// Restores a checkpoint of this trainer (training_loop::resume); the next train() on the same
   /// data continues bit-identically.
-  nlohmann::json resume(Model& model, const std::filesystem::path& checkpoint) {
-    resumed_ = loop_.resume(model, checkpoint);
-    return resumed_;
-  }
+  nlohmann::json resume(Model& model, const std::filesystem::path& checkpoint) { return data_.resume(model, checkpoint); }
 
  private:
-  static loop_options named(loop_options o, const reward_config& cfg) {
-    if (o.name == "train") o.name = "reward";
+  static loop_options reward_head(loop_options o) {
     if (o.head == head_kind::lm) o.head = head_kind::reward;  // a value model is never an LM
-    o.seed = cfg.seed;
     return o;
   }
 
@@ -472,10 +443,6 @@ class reward_trainer {
   std::vector<detail::reward_group> prepare(const Model& model, const Records& records) const {
     RLHF_EXPECTS(std::ranges::size(records) > 0, "reward: the dataset is empty");
     const index_t max_len = max_length(model);
-    RLHF_EXPECTS(max_len <= static_cast<index_t>(model.max_positions()), "reward: --max-length ", max_len,
-                 " exceeds the model's n_positions ", model.max_positions());
-    RLHF_EXPECTS(config_.pad_id < static_cast<index_t>(model.vocab_size()), "reward: pad id ", config_.pad_id,
-                 " is outside the vocabulary [0, ", model.vocab_size(), ")");
     return detail::reward_groups(records, static_cast<index_t>(model.vocab_size()), max_len, "reward");
   }
 
@@ -518,26 +485,9 @@ class reward_trainer {
     return out;
   }
 
-  index_t steps_per_epoch(index_t n) const {
-    const index_t per_step = config_.batch_size * config_.optimizer.grad_accum;
-    return std::max<index_t>(1, (n + per_step - 1) / per_step);
-  }
-
-  std::vector<std::size_t> order_for(std::size_t n, index_t epoch) const {
-    std::vector<std::size_t> order(n);
-    if (config_.shuffle) {
-      const auto p = data::shuffled_indices(static_cast<index_t>(n), config_.seed, static_cast<std::uint64_t>(epoch));
-      std::copy(p.begin(), p.end(), order.begin());
-      return order;
-    }
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    return order;
-  }
-
   reward_config config_;
   reward_objective objective_;
-  loop_type loop_;
-  nlohmann::json resumed_ = nullptr;
+  dataset_loop<Model> data_;
 };
 
 }  // namespace rlhf::train

@@ -31,6 +31,7 @@
 #include "rlhf/data/token_batch.hpp"
 #include "rlhf/model/concepts.hpp"
 #include "rlhf/train/accumulation.hpp"
+#include "rlhf/train/dataset_loop.hpp"
 #include "rlhf/train/optimizer_config.hpp"
 #include "rlhf/train/training_loop.hpp"
 
@@ -57,10 +58,7 @@ struct sft_config {
 
   /// @throws rlhf::invalid_argument naming the option and its allowed range
   void validate() const {
-    optimizer.validate("sft");
-    RLHF_EXPECTS(steps >= 0, "sft: --steps must be >= 0 (got ", steps, "; 0 means use --epochs)");
-    RLHF_EXPECTS(steps > 0 || epochs >= 1, "sft: --epochs must be >= 1 when --steps is 0 (got ", epochs, ")");
-    RLHF_EXPECTS(batch_size >= 1, "sft: --batch-size must be >= 1 (got ", batch_size, ")");
+    optimizer.validate("sft");  // steps, epochs and batch_size: dataset_loop
     RLHF_EXPECTS(max_length == 0 || max_length >= 2, "sft: --max-length must be 0 (the model's) or >= 2 (got ",
                  max_length, ")");
     RLHF_EXPECTS(pad_id >= 0, "sft: pad id must be >= 0 (got ", pad_id, ")");
@@ -129,10 +127,10 @@ nll_result evaluate_nll(Model& model, const Records& records, index_t batch_size
 
 // ---- trainer ----
 
-/// SFT trainer on the shared training loop (training_loop.hpp): the step function collates the
-/// step's records and accumulates the gradient of the SFT loss; the loop does the rest (clipping,
-/// schedule, skipped steps, progress, JSON, evaluation, checkpoints). The data order of step s is
-/// a function of (seed, s), so a resumed run sees exactly the batches an uninterrupted one would.
+/// SFT trainer on the shared training loop (training_loop.hpp, walked over the records by
+/// dataset_loop.hpp): the step function collates the step's records and accumulates the gradient
+/// of the SFT loss; the loops do the rest (data order, clipping, schedule, skipped steps,
+/// progress, JSON, evaluation, checkpoints and resume).
 /// The trainer never holds the model: train() and resume() take it.
 /// @tparam Model an `sft_model` (tabular_lm, transformer<Backend, lm_head>)
 template <sft_model Model>
@@ -142,20 +140,18 @@ class sft_trainer {
 
   /// @throws rlhf::invalid_argument for a config or an option outside its range
   explicit sft_trainer(const sft_config& cfg, loop_options options = {})
-      : config_((cfg.validate(), cfg)), loop_(cfg.optimizer, named(std::move(options), cfg)) {}
+      : config_((cfg.validate(), cfg)),
+        data_("sft", {cfg.steps, cfg.epochs, cfg.batch_size, cfg.optimizer.grad_accum, cfg.seed, cfg.shuffle},
+              cfg.optimizer, std::move(options)) {}
 
   const sft_config& config() const noexcept { return config_; }
-  loop_type& loop() noexcept { return loop_; }
+  loop_type& loop() noexcept { return data_.loop(); }
 
   /// Optimizer steps train() runs on n examples.
-  index_t planned_steps(index_t n_examples) const {
-    if (config_.steps > 0) return config_.steps;
-    return config_.epochs * steps_per_epoch(n_examples);
-  }
+  index_t planned_steps(index_t n_examples) const { return data_.schedule().planned_steps(n_examples); }
   /// The longest sequence train() collates for `model` (max_length, or the model's positions).
-  index_t max_length(const Model& model) const {
-    return config_.max_length == 0 ? static_cast<index_t>(model.max_positions()) : config_.max_length;
-  }
+  /// @throws rlhf::invalid_argument when the model cannot take it or the pad id
+  index_t max_length(const Model& model) const { return data_.max_length(model, config_.max_length, config_.pad_id); }
 
   /// Trains `model` on `records` (each with prompt_ids and completion_ids) from the loop's
   /// current step (0, or the resumed checkpoint's) to planned_steps(records.size());
@@ -165,78 +161,28 @@ class sft_trainer {
   template <std::ranges::random_access_range Records, class EvalFn = no_evaluation>
     requires data::prompt_completion_record<std::ranges::range_value_t<Records>>
   loop_result train(Model& model, const Records& records, EvalFn&& eval = {}) {
-    const auto n = static_cast<index_t>(std::ranges::size(records));
-    RLHF_EXPECTS(n > 0, "sft: the dataset is empty");
     const index_t max_len = max_length(model);
-    RLHF_EXPECTS(max_len <= static_cast<index_t>(model.max_positions()), "sft: --max-length ", max_len,
-                 " exceeds the model's n_positions ", model.max_positions());
-    RLHF_EXPECTS(config_.pad_id < static_cast<index_t>(model.vocab_size()), "sft: pad id ", config_.pad_id,
-                 " is outside the vocabulary [0, ", model.vocab_size(), ")");
     check_records(model, records);
-    if (!resumed_.is_null())
-      RLHF_EXPECTS(resumed_.value("records", n) == n, "sft: the checkpoint was trained on ",
-                   resumed_.value("records", n), " records but --data has ", n, "; resume on the same data");
-    const index_t per_step = config_.batch_size * config_.optimizer.grad_accum, per_epoch = steps_per_epoch(n);
-    std::vector<std::size_t> order;
-    index_t order_epoch = -1;
-    loop_.set_trainer_state([n, per_epoch](index_t step) {
-      return nlohmann::json{{"records", n}, {"epoch", step / per_epoch}, {"step_in_epoch", step % per_epoch}};
-    });
-    const auto step = [&](Model& m, index_t s) {
-      const index_t epoch = s / per_epoch;
-      if (epoch != order_epoch) {
-        order = order_for(static_cast<std::size_t>(n), epoch);
-        order_epoch = epoch;
-      }
-      const index_t first = (s % per_epoch) * per_step, last = std::min(n, first + per_step);
+    const auto step = [&](Model& m, std::span<const std::size_t> idx, index_t) {
       std::vector<token_batch> micro;
-      for (index_t i = first; i < last; i += config_.batch_size) {
-        const index_t e = std::min(last, i + config_.batch_size);
-        micro.push_back(data::collate(
-            records, std::span<const std::size_t>(order).subspan(static_cast<std::size_t>(i), static_cast<std::size_t>(e - i)),
-            {.pad_id = config_.pad_id, .max_length = max_len}));
-      }
+      for (std::size_t i = 0; i < idx.size(); i += static_cast<std::size_t>(config_.batch_size))
+        micro.push_back(data::collate(records, idx.subspan(i, std::min(idx.size() - i, static_cast<std::size_t>(config_.batch_size))),
+                                      {.pad_id = config_.pad_id, .max_length = max_len}));
       step_output out;
       out.tokens = count_response_tokens(std::span<const token_batch>(micro));
       for (const auto& mb : micro) out.processed_tokens += static_cast<index_t>(xt::sum(mb.lengths)());
       out.loss = accumulate_gradients(m, std::span<const token_batch>(micro), static_cast<double>(out.tokens),
                                       sft_loss_sum{});
-      out.metrics["epoch"] = epoch;
       return out;
     };
-    return loop_.run(model, planned_steps(n), step, std::forward<EvalFn>(eval));
+    return data_.run(model, static_cast<index_t>(std::ranges::size(records)), step, std::forward<EvalFn>(eval));
   }
 
   /// Restores a checkpoint of this trainer (training_loop::resume); the next train() on the same
   /// data continues bit-identically.
-  nlohmann::json resume(Model& model, const std::filesystem::path& checkpoint) {
-    resumed_ = loop_.resume(model, checkpoint);
-    return resumed_;
-  }
+  nlohmann::json resume(Model& model, const std::filesystem::path& checkpoint) { return data_.resume(model, checkpoint); }
 
  private:
-  static loop_options named(loop_options o, const sft_config& cfg) {
-    if (o.name == "train") o.name = "sft";
-    o.seed = cfg.seed;
-    return o;
-  }
-
-  index_t steps_per_epoch(index_t n) const {
-    const index_t per_step = config_.batch_size * config_.optimizer.grad_accum;
-    return std::max<index_t>(1, (n + per_step - 1) / per_step);
-  }
-
-  std::vector<std::size_t> order_for(std::size_t n, index_t epoch) const {
-    std::vector<std::size_t> order(n);
-    if (config_.shuffle) {
-      const auto p = data::shuffled_indices(static_cast<index_t>(n), config_.seed, static_cast<std::uint64_t>(epoch));
-      std::copy(p.begin(), p.end(), order.begin());
-      return order;
-    }
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    return order;
-  }
-
   template <class Records>
   static void check_records(const Model& model, const Records& records) {
     const auto v = static_cast<index_t>(model.vocab_size());
@@ -257,8 +203,7 @@ class sft_trainer {
   }
 
   sft_config config_;
-  loop_type loop_;
-  nlohmann::json resumed_ = nullptr;
+  dataset_loop<Model> data_;
 };
 
 }  // namespace rlhf::train
