@@ -37,7 +37,7 @@ int run_logprobs(const logprobs_options& o) {
       if (rec.contains(f) || rec.contains(std::string(f) + "_ids")) rec[std::string(f) + "_logprobs"] = nlohmann::json::array();
     if (rec.contains("responses") || rec.contains("responses_ids")) rec["responses_logprobs"] = nlohmann::json::array();
   }
-  score_in_batches(rows, batch_size, std::max<token_id>(tok.eos_id(), 0), "logprobs",
+  score_in_batches(rows, batch_size, pad_id_of(tok), "logprobs",
                    [&](const rlhf::token_batch& batch, std::size_t first) {
     const auto lp = model.score(batch);
     for (std::size_t b = 0; b < batch.tokens.shape(0); ++b) {

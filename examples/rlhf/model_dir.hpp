@@ -3,6 +3,7 @@
 // Model directories for the rlhf program: the one instantiation of the templates it uses
 // (GPT-2 family, float32, the default backend), loading with vocabulary checks, saving with
 // the tokenizer files carried along.
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -40,6 +41,10 @@ inline rlhf::io::any_tokenizer load_checked_tokenizer(const std::filesystem::pat
                "; use a model initialised for this tokenizer (rlhf init --tokenizer ...)");
   return tok;
 }
+
+/// The padding id of a tokenizer's batches: its EOS, or 0 for a directory without a tokenizer
+/// (no EOS there; padding is never scored, so any valid id serves).
+inline token_id pad_id_of(const rlhf::io::any_tokenizer& tok) { return std::max<token_id>(tok.eos_id(), 0); }
 
 /// Loads a model directory whose head is `Head`; `want` names the head for the message.
 template <class Head>

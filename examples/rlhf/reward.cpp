@@ -92,7 +92,7 @@ int run_reward(const reward_options& o) {
                                        .seed = t.seed,
                                        .shuffle = t.shuffle,
                                        .max_length = o.max_length,
-                                       .pad_id = std::max<token_id>(tok.eos_id(), 0),
+                                       .pad_id = pad_id_of(tok),
                                        .loss = o.loss,
                                        .margin = o.margin,
                                        .center = o.center,

@@ -32,7 +32,7 @@ int run_score(const score_options& o) {
   auto [kind, records, rows] = read_responses(o.data, tok, model.max_positions());
   for (auto& rec : records)
     if (kind == file_kind::rankings) rec["rewards"] = nlohmann::json::array();
-  score_in_batches(rows, static_cast<std::size_t>(o.batch_size), std::max<token_id>(tok.eos_id(), 0), "score",
+  score_in_batches(rows, static_cast<std::size_t>(o.batch_size), pad_id_of(tok), "score",
                    [&](const rlhf::token_batch& batch, std::size_t first) {
     const auto r = rlhf::sequence_rewards(model, batch);
     for (std::size_t b = 0; b < r.size(); ++b) {

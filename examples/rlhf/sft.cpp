@@ -79,8 +79,7 @@ int run_sft(const sft_options& o) {
   std::vector<rlhf::data::sft_example> eval;
   if (!o.eval_data.empty()) eval = rlhf::data::load_sft(o.eval_data, tok);
 
-  // A directory without a tokenizer has no EOS: pad with id 0 (padding is never scored).
-  const sft_run result = train(model, o, std::max<token_id>(tok.eos_id(), 0), data, eval);
+  const sft_run result = train(model, o, pad_id_of(tok), data, eval);
 
   nlohmann::json run = {{"command", "sft"},         {"data", o.data.string()},     {"steps", result.steps},
                         {"lr", o.train.lr},         {"batch_size", o.train.batch_size}, {"first_loss", result.first_loss},
