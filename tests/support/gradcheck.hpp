@@ -11,20 +11,24 @@
 
 namespace rlhf::test {
 
-/// Central differences of a scalar function f at x: (f(x + h e_i) - f(x - h e_i)) / 2h.
+/// Central difference of a scalar function f at x along coordinate i:
+/// (f(x + h e_i) - f(x - h e_i)) / 2h.
 /// f reads x (it may be captured by reference); x is restored on return.
+template <class F>
+double numerical_partial(F&& f, std::span<double> x, std::size_t i, double h = 1e-6) {
+  const double saved = x[i];
+  x[i] = saved + h;
+  const double fp = f();
+  x[i] = saved - h;
+  const double fm = f();
+  x[i] = saved;
+  return (fp - fm) / (2 * h);
+}
+/// All partials of f at x (numerical_partial for each coordinate).
 template <class F>
 std::vector<double> numerical_gradient(F&& f, std::span<double> x, double h = 1e-6) {
   std::vector<double> g(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double saved = x[i];
-    x[i] = saved + h;
-    const double fp = f();
-    x[i] = saved - h;
-    const double fm = f();
-    x[i] = saved;
-    g[i] = (fp - fm) / (2 * h);
-  }
+  for (std::size_t i = 0; i < x.size(); ++i) g[i] = numerical_partial(f, x, i, h);
   return g;
 }
 
