@@ -74,6 +74,9 @@ struct archetype {
   template <class T> static void kv_write(out<T>, in<T>, idx, idx, idx);
   template <class T> static void gather_rows(out<T>, in<T>, idx);
   template <class T> static void scatter_add_rows(out<T>, in<T>, idx);
+  template <class T> static void pick_forward(out<T>, in<T>, idx);
+  template <class T> static void pick_backward(out<T>, in<T>, idx);
+  template <class T> static void row_max_forward(out<T>, view<std::int32_t, space>, in<T>);
   template <class T>
   static void adamw_update(out<T>, in<T>, out<T>, out<T>, scalar<T>, scalar<T>, scalar<T>, scalar<T>, scalar<T>,
                            std::int64_t);

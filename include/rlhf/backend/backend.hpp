@@ -29,6 +29,8 @@
 /// | attention | causal multi-head attention over an optional KV cache (below) | dq, dk, dv (no cache) |
 /// | kv_write | cache[row_b, len_b + i] = src[b, i] for i < count_b | — |
 /// | gather_rows / scatter_add_rows | out[b] = inp[idx_b] | dinp[idx_b] += dout[b] |
+/// | pick | out (N) = x[n, idx_n] (idx_n < 0: 0) | dx[n, idx_n] += dout[n] |
+/// | row_max | out (N) = max_v x[n, v], argmax (N) = lowest v attaining it | pick_backward with idx = argmax |
 /// | set_num_threads, num_threads | host threads the kernels use (results do not depend on them) | — |
 /// | adamw_update | AdamW (Loshchilov & Hutter 2019), bias-corrected, decoupled decay | — |
 ///
@@ -65,7 +67,8 @@ template <class B, class T>
 concept backend_kernels_for =
     backend_buffer<typename B::template buffer<T>, T, typename B::space> &&
     requires(view<T, typename B::space> x, view<const T, typename B::space> c,
-             view<const std::int32_t, typename B::space> idx, std::span<T> hout,
+             view<const std::int32_t, typename B::space> idx, view<std::int32_t, typename B::space> ix,
+             std::span<T> hout,
              std::span<const T> hin, T a, bool flag, int n) {
       B::fill(x, a);
       B::copy(x, c);
@@ -99,6 +102,9 @@ concept backend_kernels_for =
       B::kv_write(x, c, idx, idx, idx);
       B::gather_rows(x, c, idx);
       B::scatter_add_rows(x, c, idx);
+      B::pick_forward(x, c, idx);
+      B::pick_backward(x, c, idx);
+      B::row_max_forward(x, ix, c);
       B::adamw_update(x, c, x, x, a, a, a, a, a, std::int64_t{1});
     };
 }  // namespace detail

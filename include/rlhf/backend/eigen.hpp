@@ -24,6 +24,7 @@
 #include "rlhf/backend/eigen/matmul.hpp"
 #include "rlhf/backend/eigen/memory.hpp"
 #include "rlhf/backend/eigen/optimizer.hpp"
+#include "rlhf/backend/eigen/pick.hpp"
 #include "rlhf/backend/eigen/softmax.hpp"
 #include "rlhf/backend/host_buffer.hpp"
 
@@ -41,7 +42,8 @@ struct eigen : eigen_detail::memory_kernels,
                eigen_detail::cross_entropy_kernels,
                eigen_detail::embedding_kernels,
                eigen_detail::attention_kernels,
-               eigen_detail::optimizer_kernels {
+               eigen_detail::optimizer_kernels,
+               eigen_detail::pick_kernels {
   using space = host_space;
   template <class T>
   using buffer = host_buffer<T>;

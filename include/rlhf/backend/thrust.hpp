@@ -34,6 +34,7 @@
 #include "rlhf/backend/thrust/matmul.hpp"
 #include "rlhf/backend/thrust/memory.hpp"
 #include "rlhf/backend/thrust/optimizer.hpp"
+#include "rlhf/backend/thrust/pick.hpp"
 #include "rlhf/backend/thrust/softmax.hpp"
 #include "rlhf/backend/thrust/system.hpp"
 
@@ -53,7 +54,8 @@ struct thrust : thrust_detail::memory_kernels<System>,
                 thrust_detail::cross_entropy_kernels<System>,
                 thrust_detail::embedding_kernels<System>,
                 thrust_detail::attention_kernels<System>,
-                thrust_detail::optimizer_kernels<System> {
+                thrust_detail::optimizer_kernels<System>,
+                thrust_detail::pick_kernels<System> {
   using system = System;
   using space = thrust_space<System>;
   template <class T>

@@ -390,3 +390,68 @@ TEMPLATE_LIST_TEST_CASE("results are bitwise identical on 1 and 2 threads", "[ba
     CHECK(std::memcmp(one[i].data(), two[i].data(), one[i].size() * sizeof(float)) == 0);
   }
 }
+
+TEMPLATE_LIST_TEST_CASE("pick and row_max: hand-computed rows, ties, ignored rows, bad input", "[backend][pick]",
+                        backends) {
+  using B = TestType;
+  // Row 1 has a tie (3 at columns 0 and 2): the lowest index wins.
+  const std::vector<double> x{0.5, -1.0, 2.0, 3.0, 1.0, 3.0, -4.0, -2.0, -3.0};
+  auto m = upload<B, double>(x, {3, 3});
+  auto idx = upload<B, std::int32_t>(std::vector<std::int32_t>{1, -1, 2}, {3});
+  typename B::template buffer<double> picked(shape{3}), best(shape{3});
+  typename B::template buffer<std::int32_t> arg(shape{3});
+  B::pick_forward(picked.view(), m.view(), idx.view());
+  CHECK(download<B>(picked) == std::vector<double>{-1.0, 0.0, -3.0});
+  B::row_max_forward(best.view(), arg.view(), m.view());
+  CHECK(download<B>(best) == std::vector<double>{2.0, 3.0, -2.0});
+  CHECK(download<B>(arg) == std::vector<std::int32_t>{2, 0, 1});
+  // Backward accumulates; the ignored row gets nothing; the argmax is a valid index list.
+  auto dx = upload<B, double>(std::vector<double>(9, 1.0), {3, 3});
+  auto g = upload<B, double>(std::vector<double>{2.0, 5.0, -1.0}, {3});
+  B::pick_backward(dx.view(), g.view(), idx.view());
+  B::pick_backward(dx.view(), g.view(), view<const std::int32_t, typename B::space>(arg.view()));
+  CHECK(download<B>(dx) == std::vector<double>{1, 3, 3, 6, 1, 1, 1, 0, 0});
+  // Bad input: an index >= V, a wrong count, an output of the wrong size.
+  auto far = upload<B, std::int32_t>(std::vector<std::int32_t>{0, 3, 0}, {3});
+  auto two = upload<B, std::int32_t>(std::vector<std::int32_t>{0, 1}, {2});
+  typename B::template buffer<double> small(shape{2});
+  CHECK_THROWS_AS(B::pick_forward(picked.view(), m.view(), far.view()), rlhf::invalid_argument);
+  CHECK_THROWS_AS(B::pick_forward(picked.view(), m.view(), two.view()), rlhf::invalid_argument);
+  CHECK_THROWS_AS(B::pick_backward(dx.view(), g.view(), far.view()), rlhf::invalid_argument);
+  CHECK_THROWS_AS(B::row_max_forward(small.view(), arg.view(), m.view()), rlhf::invalid_argument);
+}
+
+TEMPLATE_LIST_TEST_CASE("pick_backward is the gradient of pick_forward and of row_max_forward (finite differences)",
+                        "[backend][pick][gradcheck]", backends) {
+  using B = TestType;
+  const index_t N = 4, V = 5;
+  auto x = random_vector(static_cast<std::size_t>(N * V), 91, 2.0);  // distinct entries: no ties
+  const auto w = random_vector(static_cast<std::size_t>(N), 92);
+  const std::vector<std::int32_t> cols{3, 0, -1, 4};
+  for (bool use_max : {false, true}) {
+    INFO((use_max ? "row_max" : "pick"));
+    std::vector<std::int32_t> arg_host(static_cast<std::size_t>(N));
+    const auto forward = [&] {
+      auto m = upload<B, double>(x, {N, V});
+      typename B::template buffer<double> out(shape{N});
+      if (use_max) {
+        typename B::template buffer<std::int32_t> arg(shape{N});
+        B::row_max_forward(out.view(), arg.view(), m.view());
+        arg_host = download<B>(arg);
+      } else {
+        auto idx = upload<B, std::int32_t>(cols, {N});
+        B::pick_forward(out.view(), m.view(), idx.view());
+      }
+      return as_double(download<B>(out));
+    };
+    const auto numeric = numerical_gradient([&] { return weighted_sum(w, forward()); }, std::span<double>(x));
+    forward();
+    const auto initial = random_vector(x.size(), 93, 0.5);
+    auto grad = upload<B, double>(initial, {N, V});
+    auto g = upload<B, double>(w, {N});
+    auto idx = upload<B, std::int32_t>(use_max ? arg_host : cols, {N});
+    B::pick_backward(grad.view(), g.view(), idx.view());
+    const auto analytic = minus(as_double(download<B>(grad)), initial);
+    CHECK(relative_error(analytic, numeric) < 1e-8);
+  }
+}
