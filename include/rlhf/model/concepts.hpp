@@ -125,6 +125,35 @@ concept token_reward_model = of_role<M, model_role::token_rewards> && sessioned_
                                { m.score_tokens(batch) } -> std::convertible_to<xt::xtensor<float, 3>>;
                              };
 
+/// The gathered read-out of a token reward model over a batch, (B, T) host tensors each: the
+/// numbers FaRMA's losses need (Rashid et al. 2025; ALGORITHMS.md §5), gathered on the backend so
+/// the (B, T, V) rewards never leave it. With out(b, t, v) = R(s, tokens(b, ≤ t))[v]:
+///  - picked(b, t) = out(b, t - 1, tokens(b, t)) = r(s, tokens(b, ≤ t)), the reward of the
+///    prefix ending at t, for 1 <= t < length(b) (aligned as a language model's log-probs; 0 at
+///    t = 0 and at padding). The sequence reward is picked(b, length(b) - 1);
+///  - max(b, t) = max_v out(b, t, v), the best one-token extension of the prefix ending at t,
+///    for 0 <= t < length(b) (0 at padding), and argmax(b, t) its lowest maximising v (-1 at
+///    padding).
+/// So FaRMA's consistency term at a response position t is picked(b, t) - max(b, t).
+template <class T>
+struct picked_rewards {
+  xt::xtensor<T, 2> picked;
+  xt::xtensor<T, 2> max;
+  xt::xtensor<std::int32_t, 2> argmax;
+};
+
+/// A token reward model with the gathered read-out (token_reward_model plus):
+/// `forward_picked(batch)` -> picked_rewards (training path, keeps activations),
+/// `backward_picked(d_picked, d_max)` accumulates (+=) the parameter gradients of
+/// Σ d_picked ⊙ picked + Σ d_max ⊙ max for the batch of the last forward_picked (the max's
+/// gradient goes to its argmax), and `score_picked(batch)` the same read-out through the
+/// inference path.
+template <class M>
+concept token_reward_readout = token_reward_model<M> && requires(M& m, const token_batch& batch) {
+  { m.score_picked(batch).picked } -> std::convertible_to<xt::xtensor<typename M::value_type, 2>>;
+  m.backward_picked(m.forward_picked(batch).picked, m.forward_picked(batch).max);
+};
+
 /// A model with parameters and gradients: `forward(batch)` computes the outputs of its role
 /// keeping activations (the only call that does), `backward(d_outputs)` accumulates (+=)
 /// parameter gradients for the batch of the last forward, `zero_grad()` clears them. Optimizers

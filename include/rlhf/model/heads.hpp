@@ -294,6 +294,7 @@ struct token_reward_head {
     using cview = view<const T, space>;
 
     xt::xtensor<T, 3> forward(const head_context<Backend, T>& ctx) {
+      picked_ready_ = false;
       return proj_.valid_rows(ctx, cview(proj_.forward(ctx.x, ctx.wte)));
     }
 
@@ -309,12 +310,67 @@ struct token_reward_head {
       proj_.backward(ctx, cview(dlogits));
     }
 
+    /// The gathered read-out (model/concepts.hpp, picked_rewards): row n = b·T + t of the (N, V)
+    /// rewards gives picked(b, t + 1) at column tokens(b, t + 1) and max(b, t) over all columns,
+    /// both by backend kernels (pick, row_max); only 3 numbers per position reach the host.
+    picked_rewards<T> forward_picked(const head_context<Backend, T>& ctx) {
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn;
+      next_host_.assign(static_cast<std::size_t>(N), -1);
+      for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t + 1 < ctx.lengths[b]; ++t) next_host_[b * Tn + t] = ctx.ids[b * Tn + t + 1];
+      auto next = next_.get({N});
+      Backend::from_host(next, std::span<const std::int32_t>(next_host_));
+      const auto rewards = cview(proj_.forward(ctx.x, ctx.wte));
+      auto picked = picked_.get({N});
+      auto best = max_.get({N});
+      auto arg = argmax_.get({N});
+      Backend::pick_forward(picked, rewards, view<const std::int32_t, space>(next));
+      Backend::row_max_forward(best, arg, rewards);
+      picked_rewards<T> out;
+      host_.resize(static_cast<std::size_t>(N));
+      Backend::to_host(std::span<T>(host_), cview(picked));
+      out.picked = detail::per_position<T>(host_, ctx.lengths, Tn, 1, -1);
+      Backend::to_host(std::span<T>(host_), cview(best));
+      out.max = detail::per_position<T>(host_, ctx.lengths, Tn, 0, 0);
+      arg_host_.resize(static_cast<std::size_t>(N));
+      Backend::to_host(std::span<std::int32_t>(arg_host_), view<const std::int32_t, space>(arg));
+      out.argmax = xt::xtensor<std::int32_t, 2>::from_shape({static_cast<std::size_t>(B), static_cast<std::size_t>(Tn)});
+      out.argmax.fill(-1);
+      for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t < ctx.lengths[b]; ++t) out.argmax(b, t) = arg_host_[b * Tn + t];
+      picked_ready_ = true;
+      return out;
+    }
+
+    /// Backward of forward_picked: d rewards = pick_backward(d picked, next tokens) +
+    /// pick_backward(d max, argmax), formed on the backend, then the projection's backward.
+    void backward_picked(const head_context<Backend, T>& ctx, const xt::xtensor<T, 2>& d_picked,
+                         const xt::xtensor<T, 2>& d_max) {
+      RLHF_EXPECTS(picked_ready_, "token_reward_head backward_picked: call forward_picked(batch) first");
+      const index_t B = ctx.batch, Tn = ctx.tokens, N = B * Tn, V = ctx.config->vocab_size;
+      detail::check_output_shape<T>(d_picked.shape(), {B, Tn}, "token_reward_head backward_picked (d_picked)");
+      detail::check_output_shape<T>(d_max.shape(), {B, Tn}, "token_reward_head backward_picked (d_max)");
+      auto dlogits = dlogits_.get({N, V});
+      Backend::fill(dlogits, T(0));
+      auto d = dpick_.get({N});
+      detail::from_positions<T>(host_, d_picked, ctx.lengths, Tn, 1, -1);
+      Backend::from_host(d, std::span<const T>(host_));
+      Backend::pick_backward(dlogits, cview(d), view<const std::int32_t, space>(next_.get({N})));
+      detail::from_positions<T>(host_, d_max, ctx.lengths, Tn, 0, 0);
+      Backend::from_host(d, std::span<const T>(host_));
+      Backend::pick_backward(dlogits, cview(d), view<const std::int32_t, space>(argmax_.get({N})));
+      proj_.backward(ctx, cview(dlogits));
+    }
+
     void decode(const head_context<Backend, T>& ctx, cview x, std::span<T> out) { proj_.decode(x, ctx.wte, out); }
 
    private:
     detail::tied_projection<Backend, T> proj_;
-    detail::growable<Backend, T> dlogits_;
+    detail::growable<Backend, T> dlogits_, picked_, max_, dpick_;
+    detail::growable<Backend, std::int32_t> next_, argmax_;
     std::vector<T> host_;
+    std::vector<std::int32_t> next_host_, arg_host_;
+    bool picked_ready_ = false;
   };
 };
 

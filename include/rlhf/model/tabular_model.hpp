@@ -211,6 +211,7 @@ class tabular_model {
   /// The role's outputs (see tabular_head), keeping activations for backward().
   output_type forward(const token_batch& batch) {
     auto out = run_forward(batch, train_);
+    train_.picked_ready = false;
     has_forward_ = true;
     return out;
   }
@@ -225,6 +226,53 @@ class tabular_model {
     requires(Head::output_rank == 3)
   {
     return run_forward(batch, scratch_);
+  }
+
+  /// Token rewards only: the gathered read-out (model/concepts.hpp, picked_rewards) computed by
+  /// backend kernels (pick, row_max) on the gathered table rows; keeps activations for
+  /// backward_picked().
+  picked_rewards<T> forward_picked(const token_batch& batch)
+    requires std::is_same_v<Head, tabular_head::token_reward>
+  {
+    auto out = run_picked(batch, train_);
+    has_forward_ = true;
+    return out;
+  }
+  /// The gathered read-out; leaves the activations of forward() / forward_picked() intact.
+  picked_rewards<T> score_picked(const token_batch& batch)
+    requires std::is_same_v<Head, tabular_head::token_reward>
+  {
+    return run_picked(batch, scratch_);
+  }
+  /// Accumulates (+=) the table gradient of Σ d_picked ⊙ picked + Σ d_max ⊙ max of the last
+  /// forward_picked() (the max's gradient goes to its argmax), scattered on the backend.
+  /// @throws rlhf::invalid_argument without a forward_picked or on a shape mismatch
+  void backward_picked(const xt::xtensor<T, 2>& d_picked, const xt::xtensor<T, 2>& d_max)
+    requires std::is_same_v<Head, tabular_head::token_reward>
+  {
+    RLHF_EXPECTS(has_forward_ && train_.picked_ready, "tabular model: backward_picked: call forward_picked(batch) first");
+    const shape want{train_.batch_rows, train_.batch_cols};
+    expect_shape(shape{static_cast<index_t>(d_picked.shape(0)), static_cast<index_t>(d_picked.shape(1))}, want,
+                 "tabular model: backward_picked: d_picked");
+    expect_shape(shape{static_cast<index_t>(d_max.shape(0)), static_cast<index_t>(d_max.shape(1))}, want,
+                 "tabular model: backward_picked: d_max");
+    const index_t k = train_.count, w = width();
+    if (k == 0) return;
+    train_.reserve_backward(k, w);
+    auto dlogits = train_.dlogits.view().slice(0, shape{k, w});
+    Backend::fill(dlogits, T(0));
+    std::vector<T> dp(static_cast<std::size_t>(k)), dm(static_cast<std::size_t>(k));
+    for (std::size_t i = 0; i < static_cast<std::size_t>(k); ++i) {
+      const std::size_t at = train_.where[i];
+      dm[i] = d_max.data()[at];
+      dp[i] = train_.host_targets[i] >= 0 ? d_picked.data()[at + 1] : T(0);
+    }
+    auto d = train_.dlogp.view().slice(0, shape{k});
+    Backend::from_host(d, std::span<const T>(dp));
+    Backend::pick_backward(dlogits, cview(d), cview(train_.targets.view().slice(0, shape{k})));
+    Backend::from_host(d, std::span<const T>(dm));
+    Backend::pick_backward(dlogits, cview(d), cview(train_.argmax.view().slice(0, shape{k})));
+    Backend::scatter_add_rows(grad_.view(), cview(dlogits), cview(train_.contexts.view().slice(0, shape{k})));
   }
 
   /// Accumulates (+=) the table gradient from the gradient of the last forward()'s output.
@@ -322,8 +370,11 @@ class tabular_model {
     buffer<T> logp{shape{1}}, lse{shape{1}};          // (K) (LM)
     buffer<T> dlogp{shape{1}}, dlogits{shape{1, 1}};  // (K), (K, width) for backward
     buffer<std::int32_t> contexts{shape{1}}, targets{shape{1}};  // (K)
+    buffer<std::int32_t> argmax{shape{1}};                       // (K) token rewards: row maxima
+    std::vector<std::int32_t> host_targets;  // (K) targets (LM: the token; token rewards: the next token or -1)
     std::vector<std::size_t> where;  // flat index b * T + t of each output position
     index_t count = 0, batch_rows = 0, batch_cols = 0;
+    bool picked_ready = false;  // the last forward was forward_picked
 
     view<T, space> logits_view(index_t k, index_t w) { return logits.view().slice(0, shape{k, w}); }
     void reserve(index_t k, index_t w) {
@@ -333,6 +384,7 @@ class tabular_model {
         lse = buffer<T>(shape{k});
         contexts = buffer<std::int32_t>(shape{k});
         targets = buffer<std::int32_t>(shape{k});
+        argmax = buffer<std::int32_t>(shape{k});
       }
     }
     void reserve_backward(index_t k, index_t w) {
@@ -345,7 +397,10 @@ class tabular_model {
     data::validate_batch(batch, vocab_size(), max_positions(), "tabular model");
   }
 
-  output_type run_forward(const token_batch& batch, workspace& ws) {
+  /// Gathers the table rows of every output position of `batch` into ws (contexts, rows, where,
+  /// and the targets: the token at the position for the LM, the next token or -1 otherwise).
+  /// Returns the number of positions K.
+  index_t gather_positions(const token_batch& batch, workspace& ws) {
     validate(batch);
     const index_t b_n = batch.rows(), t_n = batch.cols(), w = width();
     std::vector<std::int32_t> ctx, tgt;
@@ -356,7 +411,8 @@ class tabular_model {
       for (index_t t = Head::first_position; t < len; ++t) {
         const auto prefix = static_cast<std::size_t>(t + 1 + Head::state_shift);
         ctx.push_back(static_cast<std::int32_t>(context_of({row, prefix})));
-        tgt.push_back(row[t]);
+        if constexpr (std::is_same_v<Head, tabular_head::lm>) tgt.push_back(row[t]);
+        else tgt.push_back(t + 1 < len ? row[t + 1] : -1);
         ws.where.push_back(static_cast<std::size_t>(b * t_n + t));
       }
     }
@@ -364,21 +420,60 @@ class tabular_model {
     ws.count = k;
     ws.batch_rows = b_n;
     ws.batch_cols = t_n;
+    if (k == 0) return k;
+    ws.reserve(k, w);
+    auto c = ws.contexts.view().slice(0, shape{k});
+    Backend::from_host(c, std::span<const std::int32_t>(ctx));
+    Backend::from_host(ws.targets.view().slice(0, shape{k}), std::span<const std::int32_t>(tgt));
+    ws.host_targets = std::move(tgt);
+    Backend::gather_rows(ws.logits_view(k, w), cview(state_->table.view()), cview(c));
+    return k;
+  }
+
+  /// The gathered read-out of the positions gather_positions found (picked_rewards).
+  picked_rewards<T> run_picked(const token_batch& batch, workspace& ws)
+    requires std::is_same_v<Head, tabular_head::token_reward>
+  {
+    const index_t k = gather_positions(batch, ws), w = width();
+    const auto b_n = static_cast<std::size_t>(batch.rows()), t_n = static_cast<std::size_t>(batch.cols());
+    picked_rewards<T> out{xt::zeros<T>({b_n, t_n}), xt::zeros<T>({b_n, t_n}),
+                          xt::xtensor<std::int32_t, 2>::from_shape({b_n, t_n})};
+    out.argmax.fill(-1);
+    if (k == 0) return out;
+    const auto rows = cview(ws.logits_view(k, w));
+    auto picked = ws.logp.view().slice(0, shape{k});
+    auto best = ws.lse.view().slice(0, shape{k});
+    auto arg = ws.argmax.view().slice(0, shape{k});
+    Backend::pick_forward(picked, rows, cview(ws.targets.view().slice(0, shape{k})));
+    Backend::row_max_forward(best, arg, rows);
+    std::vector<T> p(static_cast<std::size_t>(k)), m(static_cast<std::size_t>(k));
+    std::vector<std::int32_t> a(static_cast<std::size_t>(k));
+    Backend::to_host(std::span<T>(p), cview(picked));
+    Backend::to_host(std::span<T>(m), cview(best));
+    Backend::to_host(std::span<std::int32_t>(a), cview(arg));
+    for (std::size_t i = 0; i < static_cast<std::size_t>(k); ++i) {
+      const std::size_t at = ws.where[i];
+      out.max.data()[at] = m[i];
+      out.argmax.data()[at] = a[i];
+      if (ws.host_targets[i] >= 0) out.picked.data()[at + 1] = p[i];  // the reward of the prefix ending at t + 1
+    }
+    ws.picked_ready = true;
+    return out;
+  }
+
+  output_type run_forward(const token_batch& batch, workspace& ws) {
+    const index_t k = gather_positions(batch, ws), w = width();
+    const index_t b_n = batch.rows(), t_n = batch.cols();
     output_type out;
     if constexpr (Head::output_rank == 2)
       out = xt::zeros<T>({static_cast<std::size_t>(b_n), static_cast<std::size_t>(t_n)});
     else
       out = xt::zeros<T>({static_cast<std::size_t>(b_n), static_cast<std::size_t>(t_n), static_cast<std::size_t>(w)});
     if (k == 0) return out;
-    ws.reserve(k, w);
-    auto c = ws.contexts.view().slice(0, shape{k});
-    Backend::from_host(c, std::span<const std::int32_t>(ctx));
     auto rows = ws.logits_view(k, w);
-    Backend::gather_rows(rows, cview(state_->table.view()), cview(c));
     view<const T, space> result = cview(rows);
     if constexpr (std::is_same_v<Head, tabular_head::lm>) {
       auto y = ws.targets.view().slice(0, shape{k});
-      Backend::from_host(y, std::span<const std::int32_t>(tgt));
       auto logp = ws.logp.view().slice(0, shape{k});
       Backend::cross_entropy_forward(logp, ws.lse.view().slice(0, shape{k}), cview(rows), cview(y));
       result = cview(logp);
@@ -563,6 +658,9 @@ static_assert(value_model<tabular_value_model<backend::archetype>>);
 static_assert(!language_model<tabular_value_model<backend::archetype>>);
 static_assert(differentiable_model<tabular_value_model<backend::archetype>>);
 static_assert(token_reward_model<tabular_token_reward_model<backend::archetype>>);
+static_assert(token_reward_readout<tabular_token_reward_model<backend::archetype>>);
+static_assert(token_reward_readout<tabular_token_reward_model<backend::archetype, double>>);
+static_assert(!token_reward_readout<tabular_lm<backend::archetype>>);
 static_assert(!language_model<tabular_token_reward_model<backend::archetype>>);
 static_assert(!value_model<tabular_token_reward_model<backend::archetype>>);
 static_assert(differentiable_model<tabular_token_reward_model<backend::archetype>>);

@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xtensor.hpp>
@@ -155,8 +156,36 @@ class transformer {
   /// Runs the model over a right-padded batch and returns the head's output on the host:
   /// (B, T) for lm_head / scalar_head, (B, T, V) for token_reward_head. Keeps activations for
   /// backward(). @throws rlhf::invalid_argument on a malformed batch or an out-of-vocabulary id.
-  output_type forward(const token_batch& batch) {
-    train_in_.upload(batch, w_.config, "transformer::forward");
+  output_type forward(const token_batch& batch) { return head_.forward(run_trunk(batch, "transformer::forward")); }
+
+  /// token_reward_head only: the gathered read-out of the token rewards (model/concepts.hpp,
+  /// picked_rewards: picked, max and argmax, (B, T) each), computed on the backend so the
+  /// (B, T, V) rewards never reach the host. Keeps activations for backward_picked().
+  /// @throws rlhf::invalid_argument on a malformed batch or an out-of-vocabulary id.
+  picked_rewards<T> forward_picked(const token_batch& batch)
+    requires(Head::role == model_role::token_rewards)
+  {
+    return head_.forward_picked(run_trunk(batch, "transformer::forward_picked"));
+  }
+  /// Accumulates (+=) the gradients of Σ d_picked ⊙ picked + Σ d_max ⊙ max of the last
+  /// forward_picked() (the max's gradient goes to its argmax). Entries at positions without a
+  /// value are ignored. @throws rlhf::invalid_argument without a forward_picked or on a shape mismatch.
+  void backward_picked(const xt::xtensor<T, 2>& d_picked, const xt::xtensor<T, 2>& d_max)
+    requires(Head::role == model_role::token_rewards)
+  {
+    backward_through([&](const head_context<Backend, T>& ctx) { head_.backward_picked(ctx, d_picked, d_max); });
+  }
+  /// The gathered read-out through the inference path (no activations kept).
+  picked_rewards<T> score_picked(const token_batch& batch)
+    requires(Head::role == model_role::token_rewards)
+  {
+    return infer_head_.forward_picked(infer(batch, "transformer::score_picked"));
+  }
+
+ private:
+  /// The training path up to the head: trunk and final LayerNorm, activations kept.
+  head_context<Backend, T> run_trunk(const token_batch& batch, const char* who) {
+    train_in_.upload(batch, w_.config, who);
     const index_t B = train_in_.rows, Tn = train_in_.cols;
     layout(B, Tn);
     Backend::embedding_forward(encoded_, tensor(w_.table->wte), tensor(w_.table->wpe), train_in_.tokens(),
@@ -169,20 +198,18 @@ class transformer {
     }
     Backend::layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, tensor(w_.table->lnf_w), tensor(w_.table->lnf_b), eps());
     has_forward_ = true;
-    return head_.forward(train_context());
+    return train_context();
   }
-
-  /// Accumulates (+=) the gradients of Σ d_output ⊙ forward(batch) into gradients(), for the
-  /// batch of the last forward(). Entries of d_output at padded positions (and at t = 0 for the
-  /// LM head) are ignored. @throws rlhf::invalid_argument without a forward or on a shape mismatch.
-  void backward(const output_type& d_output) {
+  /// The backward pass below the head; `head_backward(ctx)` accumulates into ctx.dx first.
+  template <class HeadBackward>
+  void backward_through(HeadBackward&& head_backward) {
     RLHF_EXPECTS(has_forward_, "transformer::backward: call forward(batch) first; backward uses its activations");
     const index_t B = train_in_.rows, Tn = train_in_.cols;
     layout_grads(B, Tn);
     auto ctx = train_context();
     Backend::fill(d_lnf_, T(0));
     ctx.dx = d_lnf_;
-    head_.backward(ctx, d_output);
+    head_backward(std::as_const(ctx));
     Backend::fill(dres_, T(0));
     const cview last = w_.config.n_layer > 0 ? cview(acts_.back().res3) : cview(encoded_);
     Backend::layernorm_backward(dres_, grad(w_.table->lnf_w), grad(w_.table->lnf_b), cview(d_lnf_), last,
@@ -193,6 +220,14 @@ class transformer {
     }
     Backend::embedding_backward(grad(w_.table->wte), grad(w_.table->wpe), cview(dres_), train_in_.tokens(),
                                 train_in_.position_ids());
+  }
+
+ public:
+  /// Accumulates (+=) the gradients of Σ d_output ⊙ forward(batch) into gradients(), for the
+  /// batch of the last forward(). Entries of d_output at padded positions (and at t = 0 for the
+  /// LM head) are ignored. @throws rlhf::invalid_argument without a forward or on a shape mismatch.
+  void backward(const output_type& d_output) {
+    backward_through([&](const head_context<Backend, T>& ctx) { head_.backward(ctx, d_output); });
   }
 
   // ---- inference path (keeps no activations; see the file comment) ----
@@ -374,6 +409,8 @@ static_assert(!token_reward_model<conformance_transformer<scalar_head>>);
 // A token reward model (FaRMA / GenARM): V rewards per position in one call, incrementally too;
 // its logit-shaped rewards are not logits, so it is neither a language model nor a value model.
 static_assert(token_reward_model<conformance_transformer<token_reward_head>>);
+static_assert(token_reward_readout<conformance_transformer<token_reward_head>>);
+static_assert(!token_reward_readout<conformance_transformer<lm_head>>);
 static_assert(differentiable_model<conformance_transformer<token_reward_head>>);
 static_assert(!language_model<conformance_transformer<token_reward_head>>);
 static_assert(!value_model<conformance_transformer<token_reward_head>>);
