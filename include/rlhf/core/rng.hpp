@@ -77,6 +77,7 @@ enum class rng_purpose : std::uint8_t {
   sampling = 3,     ///< stream index = the sequence (prompt or row) index
   dropout = 4,      ///< stream index = the layer
   prefix = 5,       ///< stream index = the record (random prefix lengths, truncation)
+  rollout = 6,      ///< stream index = the rollout (online RL: its sampling seed and minibatch orders)
 };
 
 /// The stream of `purpose` number `index` (index < 2^56; higher bits are dropped).

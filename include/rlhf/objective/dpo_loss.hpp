@@ -36,6 +36,38 @@ struct dpo_result {
   double mean_rejected_reward = 0.0;
 };
 
+/// One comparison of the DPO family: its loss, the derivatives w.r.t. the two sequence
+/// log-probabilities of the policy, and its margin.
+struct dpo_pair_term {
+  double value = 0.0;   ///< p L(h) + (1 - p) L(-h)
+  double d_better = 0.0;  ///< ∂ value / ∂ log π(a_w)
+  double d_worse = 0.0;   ///< ∂ value / ∂ log π(a_l)
+  double margin = 0.0;  ///< h = β (f′(u_w) - f′(u_l))
+};
+
+/// The loss of one comparison a_w ≻ a_l of the DPO family (see dpo_loss) from the log-ratios
+/// Δ_w = log π(a_w) - log π_ref(a_w) and Δ_l, with h = β (f′(u_w) - f′(u_l)). `probability` p
+/// is P(a_w ≻ a_l) for soft labels: the loss is the expectation p L(h) + (1 - p) L(-h) over the
+/// label (p = 1: a hard label; p = σ(r_w - r_l): the exact Bradley–Terry preference of the
+/// bandit oracle, whose minimiser is the closed form of ALGORITHMS.md §4).
+/// Inputs are not validated here (dpo_loss and the DPO trainer do).
+template <preference_loss Loss, divergence Div>
+dpo_pair_term dpo_pair(double delta_w, double delta_l, double beta, const Loss& fn, const Div& div,
+                       double probability = 1.0) {
+  dpo_pair_term t;
+  const double h = beta * (div.f_prime_log(delta_w) - div.f_prime_log(delta_l));
+  double g = fn.grad(h, beta);
+  t.value = fn.value(h, beta);
+  if (probability != 1.0) {
+    t.value = probability * t.value + (1.0 - probability) * fn.value(-h, beta);
+    g = probability * g - (1.0 - probability) * fn.grad(-h, beta);
+  }
+  t.margin = h;
+  t.d_better = g * beta * div.f_prime_log_grad(delta_w);
+  t.d_worse = -g * beta * div.f_prime_log_grad(delta_l);
+  return t;
+}
+
 /// DPO loss (Rafailov et al. 2023, eq. 7) generalised over the preference loss (SLiC, IPO,
 /// conservative, robust) and the f-divergence (Wang et al. 2023, "Beyond Reverse KL", eq. 8);
 /// ALGORITHMS.md §4.
@@ -76,12 +108,11 @@ dpo_result dpo_loss(const dpo_inputs& in, double beta, const Loss& fn = Loss{}, 
   for (std::size_t i = 0; i < n; ++i) {
     const double dw = in.policy_chosen[i] - in.reference_chosen[i];
     const double dl = in.policy_rejected[i] - in.reference_rejected[i];
-    const double h = beta * (div.f_prime_log(dw) - div.f_prime_log(dl));
-    const double g = fn.grad(h, beta);
-    loss += fn.value(h, beta);
-    r.margins[i] = h;
-    r.grad_chosen[i] = inv_n * g * beta * div.f_prime_log_grad(dw);
-    r.grad_rejected[i] = -inv_n * g * beta * div.f_prime_log_grad(dl);
+    const dpo_pair_term t = dpo_pair(dw, dl, beta, fn, div);
+    loss += t.value;
+    r.margins[i] = t.margin;
+    r.grad_chosen[i] = inv_n * t.d_better;
+    r.grad_rejected[i] = inv_n * t.d_worse;
     r.chosen_rewards[i] = beta * dw;
     r.rejected_rewards[i] = beta * dl;
     correct += r.chosen_rewards[i] > r.rejected_rewards[i] ? 1.0 : 0.0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "rlhf/core/math.hpp"
 #include "rlhf/objective/real_span.hpp"
 
 namespace rlhf {
@@ -55,6 +56,59 @@ inline std::vector<double> grpo_advantages(real_span rewards, index_t k, const g
     for (std::size_t i = 0; i < kk; ++i) adv[g + i] = (rewards[g + i] - mean) * scale;
   }
   return adv;
+}
+
+/// The fixed point of GRPO as published on a one-step problem (a bandit prompt), in expectation:
+/// the policy π at which the expected update of GRPO's loss vanishes,
+///   π(a) A(a) = β (π(a) - π_ref(a))  for every action a,
+/// with A(a) = (r(a) - μ_π) / (σ_π + ε) the group-normalised advantage in the large-group limit
+/// (μ_π, σ_π the mean and standard deviation of r under π; scale_by_std = false uses σ = 1) and
+/// the right side the expected gradient of GRPO's k3 loss term, E_π[∇ k3] = ∇ KL(π_ref ‖ π)
+/// (ALGORITHMS.md §3). Because of the division by σ_π and the reversed KL this is not the
+/// closed form π* of KL-regularised reward maximisation; the bandit oracle reports how far apart
+/// they are and checks GRPO against this point. Solved by iterating the expected update on the
+/// logits to a residual below 1e-13.
+/// @return (V) log-probabilities of the fixed point.
+/// @throws rlhf::invalid_argument on β ≤ 0, a size mismatch or an empty row; rlhf::numerical_error
+///         when the iteration does not converge.
+inline std::vector<double> grpo_stationary_point(real_span ref_log_probs, real_span rewards, double beta,
+                                                 const grpo_options& options = {}) {
+  options.validate();
+  RLHF_EXPECTS(std::isfinite(beta) && beta > 0, "rlhf::grpo_stationary_point: beta = ", beta, " must be > 0");
+  RLHF_EXPECTS(!ref_log_probs.empty() && rewards.size() == ref_log_probs.size(),
+               "rlhf::grpo_stationary_point: ", ref_log_probs.size(), " reference log-probs and ", rewards.size(),
+               " rewards; give one of each per action");
+  detail::expect_finite(rewards, "rewards");
+  detail::expect_finite(ref_log_probs, "ref_log_probs");
+  const std::size_t n = rewards.size();
+  std::vector<double> theta(n), p(n), g(n);
+  for (std::size_t v = 0; v < n; ++v) theta[v] = ref_log_probs[v];
+  for (long it = 0; it < 10'000'000; ++it) {
+    const double lse = math::logsumexp(std::span<const double>(theta));
+    double mu = 0.0, var = 0.0;
+    for (std::size_t v = 0; v < n; ++v) {
+      p[v] = std::exp(theta[v] - lse);
+      mu += p[v] * rewards[v];
+    }
+    for (std::size_t v = 0; v < n; ++v) var += p[v] * (rewards[v] - mu) * (rewards[v] - mu);
+    const double sigma = options.scale_by_std ? std::sqrt(var) + options.eps : 1.0;
+    double residual = 0.0, a_max = 0.0;
+    for (std::size_t v = 0; v < n; ++v) {
+      const double a = (rewards[v] - mu) / sigma;
+      a_max = std::max(a_max, std::abs(a));
+      g[v] = p[v] * a - beta * (p[v] - std::exp(ref_log_probs[v]));
+      residual = std::max(residual, std::abs(g[v]));
+    }
+    if (residual < 1e-13) {
+      for (std::size_t v = 0; v < n; ++v) theta[v] -= lse;
+      return theta;
+    }
+    // The expected update on the logits, with a step below the inverse of its Lipschitz bound.
+    const double eta = 0.5 / (1.0 + beta + a_max);
+    for (std::size_t v = 0; v < n; ++v) theta[v] += eta * g[v];
+  }
+  RLHF_THROW(numerical_error, "rlhf::grpo_stationary_point: the expected GRPO update did not converge; the "
+             "rewards may be too large for the step (rescale them)");
 }
 
 }  // namespace rlhf

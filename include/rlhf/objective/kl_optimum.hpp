@@ -8,6 +8,7 @@
 
 #include "rlhf/core/math.hpp"
 #include "rlhf/objective/real_span.hpp"
+#include "rlhf/objective/concepts.hpp"
 #include "rlhf/objective/reverse_kl.hpp"
 
 namespace rlhf {
@@ -72,6 +73,65 @@ inline double kl_regularized_objective(real_span log_probs, real_span ref_log_pr
   for (std::size_t v = 0; v < log_probs.size(); ++v)
     if (log_probs[v] != -HUGE_VAL) expected += std::exp(log_probs[v]) * rewards[v];
   return expected - beta * kl;
+}
+
+namespace detail {
+/// Solves f′(u) = c for log u by bisection (f′ increases with u since f is convex); a c beyond the
+/// range of f′ gives the end of the bracket (u → 0 or u → ∞, clamped to exp(∓700)).
+template <divergence Div>
+double inverse_f_prime_log(const Div& div, double c) {
+  double lo = -700.0, hi = 700.0;
+  if (div.f_prime_log(lo) >= c) return lo;
+  if (div.f_prime_log(hi) <= c) return hi;
+  for (int it = 0; it < 200 && hi - lo > 1e-15 * std::max(1.0, std::abs(lo) + std::abs(hi)); ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (div.f_prime_log(mid) < c ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+}  // namespace detail
+
+/// The optimum of `max_π E_π r - β D_f(π ‖ π_ref)` over the distributions of one prompt, for any
+/// f-divergence (Wang et al. 2023, "Beyond Reverse KL", Thm. 1; ALGORITHMS.md §4): the stationarity
+/// condition of the Lagrangian is `f′(π*(a)/π_ref(a)) = (r(a) - λ)/β`, with the one multiplier λ
+/// chosen so that π* sums to one. Solved numerically (bisection on λ around an inner bisection
+/// inverting f′), so it holds for every divergence the concept admits; for reverse KL it equals
+/// kl_optimum's softmax (λ = β (log Z - 1)), for forward KL it is `π_ref β / (λ - r)`.
+/// f-DPO with exact preferences converges to this π*: the bandit oracle checks it.
+/// @return (V) log π*(·|s); actions with π_ref(a) = 0 keep probability 0.
+/// @throws as kl_optimum.
+template <divergence Div>
+std::vector<double> f_divergence_optimum(real_span ref_log_probs, real_span rewards, double beta, const Div& div) {
+  detail::expect_bandit_row(ref_log_probs, rewards, beta, "rlhf::f_divergence_optimum");
+  const std::size_t n = ref_log_probs.size();
+  std::vector<double> log_u(n);
+  // mass(λ) = Σ π_ref(a) u_a(λ), decreasing in λ.
+  const auto mass = [&](double lambda) {
+    double m = 0.0;
+    for (std::size_t v = 0; v < n; ++v) {
+      if (ref_log_probs[v] == -HUGE_VAL) continue;
+      log_u[v] = detail::inverse_f_prime_log(div, (rewards[v] - lambda) / beta);
+      m += std::exp(std::min(ref_log_probs[v] + log_u[v], 700.0));
+    }
+    return m;
+  };
+  double r_max = -HUGE_VAL;
+  for (std::size_t v = 0; v < n; ++v) r_max = std::max(r_max, rewards[v]);
+  double lo = r_max - beta, hi = r_max + beta, step = beta;
+  for (int i = 0; i < 200 && mass(lo) < 1.0; ++i) lo -= (step *= 2.0);
+  step = beta;
+  for (int i = 0; i < 200 && mass(hi) > 1.0; ++i) hi += (step *= 2.0);
+  RLHF_EXPECTS(mass(lo) >= 1.0 && mass(hi) <= 1.0, "rlhf::f_divergence_optimum: no multiplier normalises the "
+               "optimum; check that the divergence's f′ is increasing and the rewards are of moderate size");
+  for (int it = 0; it < 300 && hi - lo > 1e-15 * std::max(1.0, std::abs(lo)); ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (mass(mid) > 1.0 ? lo : hi) = mid;
+  }
+  const double m = mass(0.5 * (lo + hi));
+  std::vector<double> out(n, -HUGE_VAL);
+  for (std::size_t v = 0; v < n; ++v)
+    if (ref_log_probs[v] != -HUGE_VAL) out[v] = ref_log_probs[v] + log_u[v] - std::log(m);
+  return out;
 }
 
 }  // namespace rlhf

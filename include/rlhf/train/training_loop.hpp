@@ -50,6 +50,9 @@ struct step_output {
   index_t tokens = 0;             ///< what the loss is normalised over (response tokens, pairs, ...)
   index_t processed_tokens = 0;   ///< non-padding tokens run through the model(s)
   nlohmann::json metrics = nlohmann::json::object();  ///< trainer metrics (TRL names), numbers only
+  /// The trainer asks the loop not to apply this step (e.g. PPO's minibatch whose probability
+  /// ratio exploded): no update, counted as skipped but not as a numerical failure.
+  bool skip = false;
 };
 
 /// One optimizer step as the loop logs it (one JSON object per logging step with --json).
@@ -204,24 +207,9 @@ class training_loop {
     const auto start = std::chrono::steady_clock::now();
     index_t bad = 0;
     for (index_t s = done_; s < total_steps; ++s) {
-      const auto t0 = std::chrono::steady_clock::now();
-      model.zero_grad();
-      step_output out = step(model, s);
-      step_metrics m;
-      m.step = s + 1;
-      m.total_steps = total_steps;
-      m.loss = out.loss;
-      m.tokens = out.tokens;
-      m.processed_tokens = out.processed_tokens;
-      m.metrics = std::move(out.metrics);
-      m.lr = schedule(s);
-      const clip_result clip = clip_grad_norm<backend_type>(optimizer_->parameters(), opt_config_.max_grad_norm);
-      m.grad_norm = clip.norm;
-      m.skipped = !clip.finite || !std::isfinite(m.loss);
-      if (!m.skipped) optimizer_->step(m.lr);
-      bad = m.skipped ? bad + 1 : 0;
-      m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      m.tokens_per_second = m.seconds > 0 ? static_cast<double>(m.processed_tokens) / m.seconds : 0.0;
+      bool failed = false;
+      const step_metrics m = apply(model, s, schedule, step, failed);
+      bad = failed ? bad + 1 : 0;
       if (s == result.first_step) result.first_loss = m.loss;
       result.last_loss = m.loss;
       result.skipped_steps += m.skipped;
@@ -252,6 +240,22 @@ class training_loop {
     bar.finish();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
+  }
+
+  /// One optimizer step s of a run of total_steps, without progress, logging, evaluation or
+  /// checkpoints: zero, `step(model, s)`, clip, update at the schedule's lr. For a model trained
+  /// in step with another one (PPO's critic, updated inside the policy's step function). The
+  /// caller keeps the step count: s need not follow completed_steps().
+  template <class StepFn>
+  step_metrics update(Model& model, index_t s, index_t total_steps, StepFn&& step) {
+    RLHF_EXPECTS(total_steps >= 1 && s >= 0 && s < total_steps, options_.name, ": step ", s,
+                 " is outside the run of ", total_steps, " steps");
+    total_ = total_steps;
+    bind(model);
+    bool failed = false;
+    step_metrics m = apply(model, s, opt_config_.schedule_for(total_steps), step, failed);
+    done_ = s + 1;
+    return m;
   }
 
   /// Writes a checkpoint directory (atomically, as a whole): the model's directory files,
@@ -316,6 +320,29 @@ class training_loop {
   }
 
  private:
+  template <class StepFn>
+  step_metrics apply(Model& model, index_t s, const lr_schedule& schedule, StepFn& step, bool& failed) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model.zero_grad();
+    step_output out = step(model, s);
+    step_metrics m;
+    m.step = s + 1;
+    m.total_steps = total_;
+    m.loss = out.loss;
+    m.tokens = out.tokens;
+    m.processed_tokens = out.processed_tokens;
+    m.metrics = std::move(out.metrics);
+    m.lr = schedule(s);
+    const clip_result clip = clip_grad_norm<backend_type>(optimizer_->parameters(), opt_config_.max_grad_norm);
+    m.grad_norm = clip.norm;
+    failed = !clip.finite || !std::isfinite(m.loss);
+    m.skipped = failed || out.skip;
+    if (!m.skipped) optimizer_->step(m.lr);
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    m.tokens_per_second = m.seconds > 0 ? static_cast<double>(m.processed_tokens) / m.seconds : 0.0;
+    return m;
+  }
+
   void bind(Model& model) {
     if (optimizer_) optimizer_->rebind(parameter_list(model));
     else optimizer_.emplace(parameter_list(model), opt_config_);
