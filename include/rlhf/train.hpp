@@ -2,7 +2,8 @@
 #pragma once
 /// @file Umbrella for train/: optimizers (AdamW, SGD) and the optimizer config every trainer
 /// shares, learning-rate schedules, gradient clipping and accumulation, the training loop with
-/// progress, JSON logs, evaluation and resumable checkpoints, and the SFT trainer.
+/// progress, JSON logs, evaluation and resumable checkpoints, the SFT trainer, the reward-model
+/// trainer (sequence and PARGS prefix kinds) and the CD value trainer.
 #include "rlhf/train/accumulation.hpp"
 #include "rlhf/train/adamw.hpp"
 #include "rlhf/train/dataset_loop.hpp"
@@ -15,3 +16,4 @@
 #include "rlhf/train/sft.hpp"
 #include "rlhf/train/sgd.hpp"
 #include "rlhf/train/training_loop.hpp"
+#include "rlhf/train/value.hpp"

@@ -26,7 +26,20 @@
 /// tie A and C); no comparison is taken inside a group. In a best-first ranking tied responses are
 /// adjacent, so a group that skips a response ranked between its members contradicts the order and
 /// is refused.
+///
+/// Prefix reward models (PARGS: Rashid et al. 2024, "A critical look at inference-time alignment
+/// / guided decoding with reward models trained on partial sequences"; ALGORITHMS.md §5): with
+/// reward_config::prefix the same trainer sees every record's responses truncated to ONE common
+/// random length ℓ ~ U{1, …, min_k |a_k|} (same label), so the model learns to score partial
+/// responses r(s, a^{≤ℓ}) — what ARGS-style decoding asks of it at every token. ℓ is drawn when a
+/// step's records are collated, from counter_rng(seed, rng_stream(prefix, record)) at counter =
+/// epoch (prefix_length): a function of (seed, record, epoch) only, so it does not depend on the
+/// batch size, and a resumed run truncates exactly as an uninterrupted one. evaluate_prefix_reward
+/// reports the accuracy with every response cut to ceil(f·|a|), f = 25, 50, 75, 100 %.
+/// Responses that share their first ℓ tokens give equal prefixes: such a comparison has r₊ = r₋,
+/// adds L(−m) and no gradient, and still counts in the normaliser (and as a miss in the accuracy).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -45,6 +58,7 @@
 #include <xtensor/xtensor.hpp>
 
 #include "rlhf/core/error.hpp"
+#include "rlhf/core/rng.hpp"
 #include "rlhf/data/batching.hpp"
 #include "rlhf/data/collate.hpp"
 #include "rlhf/data/token_batch.hpp"
@@ -143,6 +157,7 @@ struct reward_config {
   double center = 0.0;             ///< --center λ: + λ (r₊ + r₋)² (TRL suggests 0.01)
   double label_smoothing = 0.1;    ///< --label-smoothing ε of conservative and robust
   double beta = 1.0;               ///< --beta of ipo (gap target 1/(2β))
+  bool prefix = false;             ///< --kind prefix (PARGS): train on common random prefixes (file comment)
 
   /// @throws rlhf::invalid_argument naming the option and its allowed range
   void validate() const {
@@ -181,6 +196,32 @@ struct reward_metrics {
 inline nlohmann::json to_json(const reward_metrics& m) {
   return {{"loss", m.loss},         {"accuracy", m.accuracy}, {"rewards/margins", m.mean_margin},
           {"rewards/chosen", m.chosen}, {"rewards/rejected", m.rejected}, {"pairs", m.pairs}};
+}
+
+/// The common prefix length PARGS truncates record `record` (0-based) to in epoch `epoch`:
+/// 1 + ⌊u · shortest⌋ ∈ [1, shortest], u draw `epoch` of counter_rng(seed, rng_stream(prefix,
+/// record)); `shortest` is the record's shortest response (>= 1).
+inline index_t prefix_length(std::uint64_t seed, std::uint64_t record, std::uint64_t epoch, index_t shortest) {
+  RLHF_EXPECTS(shortest >= 1, "prefix_length: the shortest response must have >= 1 token (got ", shortest, ")");
+  const double u = counter_rng(seed, rng_stream(rng_purpose::prefix, record)).uniform(epoch);
+  return std::min<index_t>(shortest, 1 + static_cast<index_t>(u * static_cast<double>(shortest)));
+}
+
+/// Prefix accuracy by response fraction (PARGS): the fraction of comparisons ranked as labelled
+/// when every response is cut to its first ceil(f·|a|) tokens, for f in `fractions`.
+struct prefix_metrics {
+  static constexpr std::array<double, 4> fractions{0.25, 0.5, 0.75, 1.0};
+  std::array<double, 4> accuracy{};  ///< accuracy[i] at fractions[i]
+  index_t pairs = 0;                 ///< comparisons per fraction
+};
+
+/// {"prefix_accuracy/25": …, "prefix_accuracy/50": …, "prefix_accuracy/75": …, "prefix_accuracy/100": …, "pairs"}.
+inline nlohmann::json to_json(const prefix_metrics& m) {
+  nlohmann::json j;
+  for (std::size_t i = 0; i < m.fractions.size(); ++i)
+    j["prefix_accuracy/" + std::to_string(static_cast<int>(std::lround(m.fractions[i] * 100)))] = m.accuracy[i];
+  j["pairs"] = m.pairs;
+  return j;
 }
 
 namespace detail {
@@ -325,6 +366,34 @@ inline void add_pairs(std::span<const reward_group> groups, std::span<const std:
   }
 }
 
+/// groups[idx...] with every record's responses cut to its common PARGS prefix of `epoch`
+/// (prefix_length keyed by the record's index gi), in idx order: the groups of one step.
+inline std::vector<reward_group> prefix_groups(std::span<const reward_group> groups, std::span<const std::size_t> idx,
+                                               std::uint64_t seed, std::uint64_t epoch) {
+  std::vector<reward_group> out;
+  out.reserve(idx.size());
+  for (const std::size_t gi : idx) {
+    reward_group g = groups[gi];
+    std::size_t shortest = g.responses.front().size();
+    for (const auto& r : g.responses) shortest = std::min(shortest, r.size());
+    const auto len = static_cast<std::size_t>(prefix_length(seed, gi, epoch, static_cast<index_t>(shortest)));
+    for (auto& r : g.responses) r = r.first(len);
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+/// groups with every response cut to its first ceil(fraction · |a|) tokens (at least one).
+inline std::vector<reward_group> fraction_groups(std::span<const reward_group> groups, double fraction) {
+  std::vector<reward_group> out(groups.begin(), groups.end());
+  for (auto& g : out)
+    for (auto& r : g.responses) {
+      const auto keep = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(r.size()) - 1e-9));
+      r = r.first(std::clamp<std::size_t>(keep, 1, r.size()));
+    }
+  return out;
+}
+
 /// One micro-batch: the responses of groups[idx...] as consecutive rows (collate_rankings' layout).
 inline token_batch collate_groups(std::span<const reward_group> groups, std::span<const std::size_t> idx,
                                   const data::collate_options& opt) {
@@ -332,6 +401,24 @@ inline token_batch collate_groups(std::span<const reward_group> groups, std::spa
   for (std::size_t gi : idx)
     for (const auto& resp : groups[gi].responses) rows.push_back({groups[gi].prompt, resp});
   return data::collate(std::span<const data::sequence_pair>(rows), opt);
+}
+
+/// evaluate_reward on validated groups.
+template <value_model Model>
+reward_metrics evaluate_groups(Model& model, std::span<const reward_group> groups, index_t batch_size,
+                               index_t max_length, const reward_objective& objective, token_id pad_id) {
+  std::vector<std::size_t> order(groups.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  detail::pair_sums sums;
+  for (std::size_t i = 0; i < order.size(); i += static_cast<std::size_t>(batch_size)) {
+    const auto idx = std::span<const std::size_t>(order).subspan(
+        i, std::min(order.size() - i, static_cast<std::size_t>(batch_size)));
+    const auto batch = detail::collate_groups(groups, idx, {.pad_id = pad_id, .max_length = max_length});
+    const auto r = sequence_rewards(model, batch);
+    const std::vector<double> rewards(r.begin(), r.end());
+    detail::add_pairs(groups, idx, rewards, objective, {}, sums);
+  }
+  return sums.mean();
 }
 
 }  // namespace detail
@@ -351,19 +438,33 @@ reward_metrics evaluate_reward(Model& model, const Records& records, index_t bat
   const auto groups = detail::reward_groups(records, static_cast<index_t>(model.vocab_size()), max_length,
                                             "evaluate_reward");
   RLHF_EXPECTS(!groups.empty(), "evaluate_reward: no records");
-  std::vector<std::size_t> order(groups.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  detail::pair_sums sums;
-  for (std::size_t i = 0; i < order.size(); i += static_cast<std::size_t>(batch_size)) {
-    const auto idx = std::span<const std::size_t>(order).subspan(
-        i, std::min(order.size() - i, static_cast<std::size_t>(batch_size)));
-    const auto batch = detail::collate_groups(groups, idx, {.pad_id = pad_id, .max_length = max_length});
-    const auto r = sequence_rewards(model, batch);
-    const std::vector<double> rewards(r.begin(), r.end());
-    detail::add_pairs(groups, idx, rewards, objective, {}, sums);
-  }
-  return sums.mean();
+  return detail::evaluate_groups(model, groups, batch_size, max_length, objective, pad_id);
 }
+
+/// PARGS prefix accuracy of `records` (evaluate_reward's arguments): the accuracy with every
+/// response cut to ceil(f·|a|) tokens for f = 25, 50, 75 and 100 % (prefix_metrics).
+/// @throws rlhf::invalid_argument for a bad record (named, 1-based) or batch_size < 1
+template <value_model Model, std::ranges::random_access_range Records>
+  requires reward_record<std::ranges::range_value_t<Records>>
+prefix_metrics evaluate_prefix_reward(Model& model, const Records& records, index_t batch_size, index_t max_length,
+                                      token_id pad_id = 0) {
+  RLHF_EXPECTS(batch_size >= 1, "evaluate_prefix_reward: batch_size must be >= 1 (got ", batch_size, ")");
+  if (max_length == 0) max_length = static_cast<index_t>(model.max_positions());
+  RLHF_EXPECTS(max_length >= 2, "evaluate_prefix_reward: max_length must be 0 (the model's) or >= 2 (got ", max_length,
+               ")");
+  const auto groups = detail::reward_groups(records, static_cast<index_t>(model.vocab_size()), max_length,
+                                            "evaluate_prefix_reward");
+  RLHF_EXPECTS(!groups.empty(), "evaluate_prefix_reward: no records");
+  prefix_metrics out;
+  for (std::size_t i = 0; i < out.fractions.size(); ++i) {
+    const auto cut = detail::fraction_groups(groups, out.fractions[i]);
+    const auto m = detail::evaluate_groups(model, cut, batch_size, max_length, reward_objective{}, pad_id);
+    out.accuracy[i] = m.accuracy;
+    out.pairs = m.pairs;
+  }
+  return out;
+}
+
 
 // ---- trainer ----
 
@@ -372,7 +473,7 @@ reward_metrics evaluate_reward(Model& model, const Records& records, index_t bat
 template <class M>
 concept reward_model = value_model<M> && differentiable_model<M>;
 
-/// Sequence reward-model trainer on the shared training loop (training_loop.hpp): the step
+/// Sequence (and, with reward_config::prefix, PARGS prefix) reward-model trainer on the shared training loop (training_loop.hpp): the step
 /// function collates the step's records (each record's responses in one forward pass) and
 /// accumulates the gradient of the mean comparison loss (file comment); the loop does the rest
 /// (clipping, schedule, skipped steps, progress, JSON, evaluation, checkpoints). The data order
@@ -411,22 +512,24 @@ class reward_trainer {
   loop_result train(Model& model, const Records& records, EvalFn&& eval = {}) {
     const auto groups = prepare(model, records);
     const index_t max_len = max_length(model);
-    const auto step = [&](Model& m, std::span<const std::size_t> idx, index_t) {
-      return run_batch(m, groups, idx, max_len);
+    const index_t per_epoch = data_.schedule().steps_per_epoch(static_cast<index_t>(groups.size()));
+    const auto step = [&](Model& m, std::span<const std::size_t> idx, index_t s) {
+      return run_batch(m, groups, idx, max_len, s / per_epoch);
     };
     return data_.run(model, static_cast<index_t>(groups.size()), step, std::forward<EvalFn>(eval));
   }
 
   /// The loss of all `records`, in order, as ONE optimizer batch (micro-batches of batch_size
   /// records), accumulating (+=) its gradient into the model: what one step of train() does on
-  /// its records. Gradients are NOT zeroed first. For tests and custom loops.
+  /// its records (with prefix, the PARGS prefixes of record i in epoch `epoch`). Gradients are
+  /// NOT zeroed first. For tests and custom loops.
   template <std::ranges::random_access_range Records>
     requires reward_record<std::ranges::range_value_t<Records>>
-  step_output accumulate(Model& model, const Records& records) const {
+  step_output accumulate(Model& model, const Records& records, index_t epoch = 0) const {
     const auto groups = prepare(model, records);
     std::vector<std::size_t> order(groups.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
-    return run_batch(model, groups, order, max_length(model));
+    return run_batch(model, groups, order, max_length(model), epoch);
   }
 
   /// Restores a checkpoint of this trainer (training_loop::resume); the next train() on the same
@@ -446,9 +549,19 @@ class reward_trainer {
     return detail::reward_groups(records, static_cast<index_t>(model.vocab_size()), max_len, "reward");
   }
 
-  /// Forward + backward of groups[idx...] as one optimizer batch, normalised by its comparisons.
+  /// Forward + backward of groups[idx...] as one optimizer batch, normalised by its comparisons;
+  /// with prefix, on the records' PARGS prefixes of `epoch`.
   step_output run_batch(Model& m, std::span<const detail::reward_group> groups, std::span<const std::size_t> idx,
-                        index_t max_len) const {
+                        index_t max_len, index_t epoch) const {
+    std::vector<detail::reward_group> cut;
+    std::vector<std::size_t> cut_idx;
+    if (config_.prefix) {
+      cut = detail::prefix_groups(groups, idx, config_.seed, static_cast<std::uint64_t>(epoch));
+      cut_idx.resize(cut.size());
+      std::iota(cut_idx.begin(), cut_idx.end(), std::size_t{0});
+      groups = cut;
+      idx = cut_idx;
+    }
     const data::collate_options opt{.pad_id = config_.pad_id, .max_length = max_len};
     std::vector<token_batch> micro;
     std::vector<std::span<const std::size_t>> micro_idx;
