@@ -234,7 +234,7 @@ class dpo_trainer {
   using loop_type = training_loop<Policy>;
 
   /// @throws rlhf::invalid_argument for a config or an option outside its range
-  explicit dpo_trainer(const dpo_config& cfg, Loss loss = {}, Div div = {}, loop_options options = {})
+  explicit dpo_trainer(const dpo_config& cfg, Loss loss = Loss(), Div div = Div(), loop_options options = {})
       : config_((cfg.validate(), cfg)), loss_(std::move(loss)), div_(std::move(div)),
         data_("dpo", {cfg.steps, cfg.epochs, cfg.batch_size, cfg.optimizer.grad_accum, cfg.seed, cfg.shuffle},
               cfg.optimizer, std::move(options)) {}
