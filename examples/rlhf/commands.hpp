@@ -70,7 +70,7 @@ struct reward_options {
   std::filesystem::path init;       ///< or an SFT model whose trunk starts a new scalar head
   std::filesystem::path data, out;
   std::filesystem::path eval_data;  ///< optional held-out preferences or rankings
-  std::string kind = "sequence";    ///< sequence (prefix | token | genarm | value: not yet)
+  std::string kind = "sequence";    ///< sequence | prefix | value (token | genarm: not yet)
   std::string loss = "sigmoid";
   double margin = 0.0, center = 0.0, label_smoothing = 0.1, beta = 1.0;
   std::int64_t max_length = 0;

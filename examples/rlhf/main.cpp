@@ -12,7 +12,7 @@ using namespace rlhf::cli;
 constexpr command commands[] = {
     make_command<add_init_options, run_init>("init", "random-initialise a model directory"),
     make_command<add_sft_options, run_sft>("sft", "supervised fine-tuning on prompt/completion records"),
-    make_command<add_reward_options, run_reward>("reward", "train a Bradley-Terry reward model on preferences or rankings"),
+    make_command<add_reward_options, run_reward>("reward", "train a reward model: Bradley-Terry (sequence, prefix) or CD value"),
     make_command<add_score_options, run_score>("score", "score records with a reward model (reward, chosen/rejected, rankings)"),
     make_command<add_logprobs_options, run_logprobs>("logprobs",
                                                      "per-token log-probabilities of every response of every record"),

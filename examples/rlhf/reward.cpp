@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // rlhf reward: a Bradley-Terry reward model (CLI.md) trained on preference pairs or k-wise
-// rankings with rlhf::train::reward_trainer on the shared training loop, from a reward-head
-// model (--model) or from an SFT model whose trunk starts a new score.weight (--init).
+// rankings with rlhf::train::reward_trainer on the shared training loop (--kind sequence; --kind
+// prefix trains it on PARGS prefixes), or a CD-FUDGE value model regressed on scored responses
+// with rlhf::train::value_trainer (--kind value); from a model with the kind's head (--model) or
+// from an SFT model whose trunk starts a new score.weight (--init).
 #include <algorithm>
 #include <cstdio>
 #include <limits>
@@ -10,6 +12,7 @@
 #include <rlhf/io/load_tokenizer.hpp>
 #include <rlhf/model/from_pretrained.hpp>
 #include <rlhf/train/reward.hpp>
+#include <rlhf/train/value.hpp>
 
 #include "cli.hpp"
 #include "model_dir.hpp"
@@ -21,15 +24,18 @@ void add_reward_options(CLI::App& app, reward_options& o) {
   constexpr std::int64_t int_max = std::numeric_limits<std::int32_t>::max();
   describe(app, "Trains a reward model r(s, a) read at the last token: -log sigma(r(chosen) - r(rejected) - margin)\n"
                 "(or another preference loss) averaged over the pairs of a batch, plus center * (r+ + r-)^2.\n"
-                "Rankings (responses best first, optional ties) use every untied pair, in one forward pass.");
-  auto* model = app.add_option("--model", o.model, "reward-head model directory to continue (rlhf init --head reward)")
+                "Rankings (responses best first, optional ties) use every untied pair, in one forward pass.\n"
+                "--kind prefix (PARGS): the same on both responses cut to a common random prefix length (same label).\n"
+                "--kind value (CD-FUDGE): V(s, a<=i) at every prefix regressed on the reward of scored responses\n"
+                "(prompt, completion, reward): 1/2 (V - r)^2 averaged over the response tokens of a batch.");
+  auto* model = app.add_option("--model", o.model, "model directory to continue (rlhf init --head reward; --head value for --kind value)")
                     ->type_name("DIR");
   app.add_option("--init", o.init, "SFT model directory: its trunk under a new score.weight")
       ->type_name("DIR")->excludes(model);
-  app.add_option("--data", o.data, "JSONL preferences (prompt, chosen, rejected) or rankings (prompt, responses, ties)")
+  app.add_option("--data", o.data, "JSONL preferences (prompt, chosen, rejected) or rankings (prompt, responses, ties); --kind value: scored responses (prompt, completion, reward)")
       ->type_name("FILE")->required();
   app.add_option("--out", o.out, "reward model directory to write (written atomically)")->type_name("DIR")->required();
-  app.add_option("--eval-data", o.eval_data, "held-out preferences or rankings: accuracy and margin before and after")
+  app.add_option("--eval-data", o.eval_data, "held-out records of the --data kind: accuracy and margin (prefix: by response fraction; value: R2) before and after")
       ->type_name("FILE");
   app.add_option("--kind", o.kind, "reward model kind")->type_name("sequence|prefix|token|genarm|value")
       ->check(one_of({"sequence", "prefix", "token", "genarm", "value"}));
@@ -65,26 +71,51 @@ std::vector<rlhf::data::ranking_example> load_comparisons(const std::filesystem:
 }
 }  // namespace
 
-int run_reward(const reward_options& o) {
-  if (o.kind != "sequence")
-    throw usage_error("--kind " + o.kind + " is not available yet; this version trains --kind sequence reward models");
-  if (o.model.empty() == o.init.empty()) throw usage_error("give --model DIR (a reward model) or --init DIR (an SFT model)");
-  set_threads(o.train.threads);
-  output_directory out(o.out);
+namespace {
+
+/// The model a reward command trains: --model (a directory with the kind's head) or --init (an
+/// SFT model whose trunk starts a new score.weight), and its tokenizer.
+model_and_tokenizer<rlhf::scalar_head> starting_model(const reward_options& o, rlhf::head_kind head) {
   const auto& source = o.model.empty() ? o.init : o.model;
   reward_t model = [&] {
-    if (!o.model.empty()) return load_model<rlhf::scalar_head>(o.model, rlhf::head_kind::reward);
+    if (!o.model.empty()) return load_model<rlhf::scalar_head>(o.model, head);
     auto started = rlhf::from_pretrained<backend_t, rlhf::scalar_head>(o.init, o.train.seed);
     for (const auto& name : started.created)
       std::fprintf(stderr, "rlhf reward: %s is new (not in %s): initialised N(0, 0.02)\n", name.c_str(), o.init.c_str());
     return std::move(started.model);
   }();
-  const auto tok = load_checked_tokenizer(source, model.vocab_size());
+  auto tok = load_checked_tokenizer(source, model.vocab_size());
+  return {std::move(model), std::move(tok)};
+}
+
+/// Saves the trained model with its run appended to the source's history; prints the summary.
+void finish(const reward_options& o, output_directory& out, const reward_t& model, rlhf::head_kind head,
+            nlohmann::json run, const rlhf::train::loop_result& result) {
+  const auto& source = o.model.empty() ? o.init : o.model;
+  run["steps"] = result.steps;
+  run["first_loss"] = result.first_loss;
+  run["last_loss"] = result.last_loss;
+  run["seconds"] = result.seconds;
+  auto history = rlhf::read_model_info(source).history;
+  history.push_back(run);
+  rlhf::save_model(o.out, model, head, history, {.extra_files = rlhf::io::tokenizer_files(source)});
+  out.keep();
+  std::fprintf(stderr, "rlhf reward: %lld steps, loss %.4f -> %.4f, %.1fs; wrote %s\n",
+               static_cast<long long>(result.steps), result.first_loss, result.last_loss, result.seconds, o.out.c_str());
+  if (o.train.json) print_json_line({{"event", "done"}, {"run", run}});
+}
+
+/// --kind sequence | prefix: Bradley-Terry on pairs or rankings (prefix: on PARGS prefixes, with
+/// the held-out accuracy by response fraction).
+int run_preference_model(const reward_options& o) {
+  output_directory out(o.out);
+  auto [model, tok] = starting_model(o, rlhf::head_kind::reward);
   const auto data = load_comparisons(o.data, tok);
   std::vector<rlhf::data::ranking_example> eval;
   if (!o.eval_data.empty()) eval = load_comparisons(o.eval_data, tok);
 
   const training_options& t = o.train;
+  const bool prefix = o.kind == "prefix";
   const rlhf::train::reward_config cfg{.optimizer = optimizer_settings(t),
                                        .steps = t.steps,
                                        .epochs = t.epochs,
@@ -97,34 +128,83 @@ int run_reward(const reward_options& o) {
                                        .margin = o.margin,
                                        .center = o.center,
                                        .label_smoothing = o.label_smoothing,
-                                       .beta = o.beta};
+                                       .beta = o.beta,
+                                       .prefix = prefix};
   rlhf::train::reward_trainer<reward_t> trainer(cfg, loop_settings(t, "reward", o.out, rlhf::head_kind::reward));
   const auto held_out = [&](reward_t& m) {
-    return rlhf::train::evaluate_reward(m, eval, cfg.batch_size, trainer.max_length(m), trainer.objective(), cfg.pad_id);
+    auto j = rlhf::train::to_json(
+        rlhf::train::evaluate_reward(m, eval, cfg.batch_size, trainer.max_length(m), trainer.objective(), cfg.pad_id));
+    if (prefix) {
+      auto by_fraction = rlhf::train::to_json(
+          rlhf::train::evaluate_prefix_reward(m, eval, cfg.batch_size, trainer.max_length(m), cfg.pad_id));
+      by_fraction.erase("pairs");
+      j.update(by_fraction);
+    }
+    return j;
   };
   if (!t.resume.empty()) trainer.resume(model, t.resume);
   nlohmann::json run = {{"command", "reward"}, {"kind", o.kind}, {"loss", o.loss}, {"data", o.data.string()}};
-  if (!eval.empty()) run["eval_before"] = rlhf::train::to_json(held_out(model));
+  if (!eval.empty()) run["eval_before"] = held_out(model);
   const auto result = trainer.train(model, data, [&](reward_t& m) {
-    return eval.empty() ? nlohmann::json(nullptr) : rlhf::train::to_json(held_out(m));
+    return eval.empty() ? nlohmann::json(nullptr) : held_out(m);
   });
-  run["steps"] = result.steps;
-  run["first_loss"] = result.first_loss;
-  run["last_loss"] = result.last_loss;
-  run["seconds"] = result.seconds;
   if (!eval.empty()) {
     run["eval_after"] = result.last_eval;
     std::fprintf(stderr, "rlhf reward: held-out accuracy %.3f -> %.3f\n", run["eval_before"]["accuracy"].get<double>(),
                  result.last_eval["accuracy"].get<double>());
+    if (prefix)
+      std::fprintf(stderr, "rlhf reward: held-out prefix accuracy at 25/50/75/100%% of the responses: %.3f %.3f %.3f %.3f\n",
+                   result.last_eval["prefix_accuracy/25"].get<double>(), result.last_eval["prefix_accuracy/50"].get<double>(),
+                   result.last_eval["prefix_accuracy/75"].get<double>(), result.last_eval["prefix_accuracy/100"].get<double>());
   }
-  auto history = rlhf::read_model_info(source).history;
-  history.push_back(run);
-  rlhf::save_model(o.out, model, rlhf::head_kind::reward, history, {.extra_files = rlhf::io::tokenizer_files(source)});
-  out.keep();
-  std::fprintf(stderr, "rlhf reward: %lld steps, loss %.4f -> %.4f, %.1fs; wrote %s\n",
-               static_cast<long long>(result.steps), result.first_loss, result.last_loss, result.seconds, o.out.c_str());
-  if (t.json) print_json_line({{"event", "done"}, {"run", run}});
+  finish(o, out, model, rlhf::head_kind::reward, std::move(run), result);
   return 0;
+}
+
+/// --kind value: a CD-FUDGE value model regressed on the scored responses of --data.
+int run_value_model(const reward_options& o) {
+  output_directory out(o.out);
+  auto [model, tok] = starting_model(o, rlhf::head_kind::value);
+  const auto data = rlhf::data::load_scored(o.data, tok);
+  std::vector<rlhf::data::scored_example> eval;
+  if (!o.eval_data.empty()) eval = rlhf::data::load_scored(o.eval_data, tok);
+  const training_options& t = o.train;
+  const rlhf::train::value_config cfg{.optimizer = optimizer_settings(t),
+                                      .steps = t.steps,
+                                      .epochs = t.epochs,
+                                      .batch_size = t.batch_size,
+                                      .seed = t.seed,
+                                      .shuffle = t.shuffle,
+                                      .max_length = o.max_length,
+                                      .pad_id = pad_id_of(tok)};
+  rlhf::train::value_trainer<reward_t> trainer(cfg, loop_settings(t, "value", o.out, rlhf::head_kind::value));
+  const auto held_out = [&](reward_t& m) {
+    return rlhf::train::to_json(rlhf::train::evaluate_value(m, eval, cfg.batch_size, trainer.max_length(m), cfg.pad_id));
+  };
+  if (!t.resume.empty()) trainer.resume(model, t.resume);
+  nlohmann::json run = {{"command", "reward"}, {"kind", o.kind}, {"data", o.data.string()}};
+  if (!eval.empty()) run["eval_before"] = held_out(model);
+  const auto result = trainer.train(model, data, [&](reward_t& m) {
+    return eval.empty() ? nlohmann::json(nullptr) : held_out(m);
+  });
+  if (!eval.empty()) {
+    run["eval_after"] = result.last_eval;
+    std::fprintf(stderr, "rlhf reward: held-out R2 of the last-token value %.3f -> %.3f\n",
+                 run["eval_before"]["r2"].get<double>(), result.last_eval["r2"].get<double>());
+  }
+  finish(o, out, model, rlhf::head_kind::value, std::move(run), result);
+  return 0;
+}
+
+}  // namespace
+
+int run_reward(const reward_options& o) {
+  if (o.kind == "token" || o.kind == "genarm")
+    throw usage_error("--kind " + o.kind + " is not available yet; this version trains --kind sequence, prefix and value "
+                      "reward models");
+  if (o.model.empty() == o.init.empty()) throw usage_error("give --model DIR (a reward model) or --init DIR (an SFT model)");
+  set_threads(o.train.threads);
+  return o.kind == "value" ? run_value_model(o) : run_preference_model(o);
 }
 
 }  // namespace rlhf::cli

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // rlhf score: the reward r(s, a) a reward model gives every response of every record (CLI.md):
 // `reward` for completions, `chosen_reward` + `rejected_reward` for preferences (and the
-// accuracy P(r+ > r-) on stderr), `rewards` for rankings.
+// accuracy P(r+ > r-) on stderr), `rewards` for rankings. A CD value model (value head) scores
+// with its value at the last token, V(s, a), its estimate of the reward.
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 
 #include <rlhf/data.hpp>
@@ -17,7 +19,7 @@ namespace rlhf::cli {
 void add_score_options(CLI::App& app, score_options& o) {
   describe(app, "Writes every record with its rewards added: reward (completions), chosen_reward + rejected_reward\n"
                 "(preferences; the accuracy is printed), or rewards (rankings, one per response).");
-  app.add_option("--model", o.model, "reward model directory (reward head)")->type_name("DIR")->required();
+  app.add_option("--model", o.model, "reward model directory (reward head: sequence or prefix; or a value head, read at the last token)")->type_name("DIR")->required();
   app.add_option("--data", o.data, "JSONL: completions, preferences or rankings")->type_name("FILE")->required();
   app.add_option("--out", o.out, "JSONL output: each record with its rewards added")->type_name("FILE")->required();
   app.add_option("--batch-size", o.batch_size, "sequences per forward pass")
@@ -28,7 +30,9 @@ void add_score_options(CLI::App& app, score_options& o) {
 int run_score(const score_options& o) {
   set_threads(o.threads);
   check_output_file(o.out);
-  auto [model, tok] = open_model<rlhf::scalar_head>(o.model, rlhf::head_kind::reward);
+  // Reward models (sequence, prefix) and CD value models alike: a scalar head read at the last token.
+  const bool value = std::filesystem::is_directory(o.model) && rlhf::read_model_info(o.model).head == rlhf::head_kind::value;
+  auto [model, tok] = open_model<rlhf::scalar_head>(o.model, value ? rlhf::head_kind::value : rlhf::head_kind::reward);
   auto [kind, records, rows] = read_responses(o.data, tok, model.max_positions());
   for (auto& rec : records)
     if (kind == file_kind::rankings) rec["rewards"] = nlohmann::json::array();

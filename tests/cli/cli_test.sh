@@ -85,6 +85,65 @@ expect_exit 0 reward-rankings "" -- "$rlhf" reward --model "$work/r1" --data "$w
 expect_exit 0 score-rankings "" -- "$rlhf" score --model "$work/r2" --data "$work/ranks.jsonl" --out "$work/s2.jsonl"
 python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; assert all(len(x['rewards'])==3 for x in r)" "$work/s2.jsonl" \
   && ok || bad "score: rewards per ranking"
+# Prefix (PARGS) reward models: the same trainer on both responses cut to a common random prefix
+# length; the held-out accuracy is reported by response fraction, and rlhf score reads the model.
+expect_exit 0 reward-prefix "prefix accuracy at 25/50/75/100%" -- "$rlhf" reward --kind prefix --init "$work/m1" \
+  --data "$work/prefs.jsonl" --eval-data "$work/prefs_eval.jsonl" --out "$work/rp" --steps 40 --batch-size 16 --lr 3e-3 \
+  --json --threads 1
+python3 - "$work/stdout" <<'P' && ok || bad "reward --kind prefix: json / prefix accuracy"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+done = lines[-1]["run"]
+assert done["kind"] == "prefix", done
+after = done["eval_after"]
+for f in (25, 50, 75, 100): assert 0 <= after[f"prefix_accuracy/{f}"] <= 1, after
+assert after["prefix_accuracy/100"] == after["accuracy"] and after["accuracy"] >= 0.8, after
+P
+expect_exit 0 score-prefix "accuracy" -- "$rlhf" score --model "$work/rp" --data "$work/prefs_eval.jsonl" --out "$work/sp.jsonl"
+# CD value models: V(s, a<=i) regressed on the reward of scored responses (text or ids); rlhf
+# score reads a value model at the last token.
+python3 - "$work" <<'P'
+import json, random, sys
+work = sys.argv[1]
+rng = random.Random(11)
+words = {"great": 1.0, "good": 0.5, "fine": 0.0, "dull": -0.5, "awful": -1.0}
+for name, n in (("scored", 64), ("scored_eval", 24)):
+    with open(f"{work}/{name}.jsonl", "w") as f:
+        for _ in range(n):
+            w = rng.choice(sorted(words))
+            f.write(json.dumps({"prompt": rng.choice(["The film was", "Dinner was"]), "completion": " " + w + ".",
+                                "reward": words[w]}) + "\n")
+with open(f"{work}/scored_nan.jsonl", "w") as f:
+    f.write(json.dumps({"prompt": "It was", "completion": " fine.", "reward": 0.0}) + "\n")
+    f.write('{"prompt": "It was", "completion": " bad.", "reward": NaN}\n')
+with open(f"{work}/scored_inf.jsonl", "w") as f:
+    f.write('{"prompt_ids": [1, 2], "completion_ids": [3], "reward": 1e999}\n')
+P
+expect_exit 0 reward-value "R2 of the last-token value" -- "$rlhf" reward --kind value --init "$work/m1" --data "$work/scored.jsonl" \
+  --eval-data "$work/scored_eval.jsonl" --out "$work/rv" --steps 60 --batch-size 16 --lr 3e-3 --json --threads 1
+python3 - "$work/stdout" "$work/rv/rlhf.json" <<'P' && ok || bad "reward --kind value: json / R2 / head"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "loss" in l and "eval" not in l and "event" not in l]
+assert steps and all("r2" in s and "value/mean" in s for s in steps), lines
+done = lines[-1]["run"]
+assert done["kind"] == "value" and done["eval_after"]["r2"] >= 0.8, done
+assert json.load(open(sys.argv[2]))["head"] == "value"
+P
+expect_exit 0 score-value "" -- "$rlhf" score --model "$work/rv" --data "$work/scored_eval.jsonl" --out "$work/sv.jsonl"
+python3 - "$work/sv.jsonl" "$work/scored_eval.jsonl" <<'P' && ok || bad "score with a value model: reward tracks the scored reward"
+import json, sys
+got = [json.loads(l)["reward"] for l in open(sys.argv[1])]
+want = [json.loads(l)["reward"] for l in open(sys.argv[2])]
+assert len(got) == len(want) == 24
+mean = sum(want) / len(want)
+r2 = 1 - sum((g - w) ** 2 for g, w in zip(got, want)) / sum((w - mean) ** 2 for w in want)
+assert r2 >= 0.8, r2
+P
+expect_exit 2 reward-value-nan "scored_nan.jsonl:2" -- "$rlhf" reward --kind value --model "$work/rv" --data "$work/scored_nan.jsonl" --out "$work/rv2"
+expect_exit 2 reward-value-inf "scored_inf.jsonl:1" -- "$rlhf" reward --kind value --model "$work/rv" --data "$work/scored_inf.jsonl" --out "$work/rv2"
+expect_exit 2 reward-value-needs-value-head "value head" -- "$rlhf" reward --kind value --model "$work/r1" --data "$work/scored.jsonl" --out "$work/rv2"
+expect_exit 2 reward-kind-token "not available yet" -- "$rlhf" reward --kind token --init "$work/m1" --data "$work/prefs.jsonl" --out "$work/rt"
 expect_exit 2 reward-one-response "rank_one.jsonl:1" -- "$rlhf" reward --model "$work/r1" --data "$work/rank_one.jsonl" --out "$work/r3"
 expect_exit 2 reward-needs-a-model "--init" -- "$rlhf" reward --data "$work/prefs.jsonl" --out "$work/r3"
 expect_exit 2 reward-lm-as-model "head" -- "$rlhf" reward --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/r3"
