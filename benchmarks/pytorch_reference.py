@@ -5,8 +5,12 @@
 Same shapes: GPT-2 family, V 256, n_positions 64, C 128, 4 layers, 4 heads, tied LM head
 (834,304 parameters); one training step = forward + mean token NLL + backward + AdamW on a 16 x 64
 batch; plus KV-cache greedy decoding of 64 tokens at batch 1 and 16.
+With --reward: the reward-model training step of benchmarks/reward_bench.cpp instead — the same
+trunk with a bias-free scalar head (score.weight [1, C]) read at the last token, 16 preference
+pairs x 64 tokens (both sides in one forward pass of 32 rows), mean -log sigmoid(r+ - r-),
+backward, AdamW; reported as pairs/s next to BM_reward_train_step's pairs/s counter.
 
-Usage:  python3 benchmarks/pytorch_reference.py [--threads 1 2] [--steps 20]
+Usage:  python3 benchmarks/pytorch_reference.py [--threads 1 2] [--steps 20] [--reward]
 Needs torch (CPU build is enough). For 2-thread numbers on Debian, PyTorch wheels bring their own
 OpenMP; when PyTorch is linked against the system BLAS instead, install libopenblas0-openmp (not
 libopenblas0-pthread) so that torch.set_num_threads controls the BLAS threads too.
@@ -65,20 +69,51 @@ def build(torch, n_positions=64):
             self.h = nn.ModuleList(Block() for _ in range(L))
             self.ln_f = nn.LayerNorm(C, eps=1e-5)
 
-        def forward(self, idx, caches=None, start=0):
+        def hidden(self, idx, caches=None, start=0):
             pos = torch.arange(start, start + idx.size(1))
             x = self.wte(idx) + self.wpe(pos)
             for i, b in enumerate(self.h):
                 x = b(x, None if caches is None else caches[i])
-            return self.ln_f(x) @ self.wte.weight.t()
+            return self.ln_f(x)
+
+        def forward(self, idx, caches=None, start=0):
+            return self.hidden(idx, caches, start) @ self.wte.weight.t()
 
     return GPT(), V
+
+
+def reward_step_bench(torch, threads_list, steps):
+    """The step of BM_reward_train_step: 16 pairs x 64 tokens, scalar head at the last token."""
+    model, V = build(torch)
+    score = torch.nn.Linear(128, 1, bias=False)
+    params = list(model.parameters()) + list(score.parameters())
+    opt = torch.optim.AdamW(params, lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
+    P, T = 16, 64
+    x = torch.randint(0, V, (2 * P, T))  # rows [0, P) chosen, [P, 2P) rejected
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+
+        def step():
+            r = score(model.hidden(x))[:, -1, 0]
+            loss = -torch.nn.functional.logsigmoid(r[:P] - r[P:]).mean()
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            opt.step()
+
+        for _ in range(3):
+            step()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        ms = (time.perf_counter() - t0) / steps * 1e3
+        print(f"reward step 16 pairs x 64 tokens, {threads} thread(s): {ms:.1f} ms ({P / ms * 1e3:.0f} pairs/s)")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--reward", action="store_true", help="the reward-model step of reward_bench.cpp")
     args = ap.parse_args()
     try:
         import torch
@@ -87,6 +122,9 @@ def main():
               "https://download.pytorch.org/whl/cpu)")
         return
     torch.manual_seed(0)
+    if args.reward:
+        reward_step_bench(torch, args.threads, args.steps)
+        return
     model, V = build(torch)
     print(f"torch {torch.__version__}, parameters {sum(p.numel() for p in model.parameters())}")
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
