@@ -70,10 +70,15 @@ struct reward_options {
   std::filesystem::path init;       ///< or an SFT model whose trunk starts a new scalar head
   std::filesystem::path data, out;
   std::filesystem::path eval_data;  ///< optional held-out preferences or rankings
-  std::string kind = "sequence";    ///< sequence | prefix | value (token | genarm: not yet)
+  std::string kind = "sequence";    ///< sequence | prefix | token (FaRMA) | genarm | value
   std::string loss = "sigmoid";
   double margin = 0.0, center = 0.0, label_smoothing = 0.1, beta = 1.0;
   std::int64_t max_length = 0;
+  std::int64_t l2_every = 1;        ///< FaRMA step alternation: an L2 step after every N L1 steps
+  std::int64_t rounds = 0;          ///< FaRMA: > 0 selects the epoch alternation (rounds of an L1, an L2 epoch)
+  bool stop_gradient_max = false;   ///< FaRMA: L2's max_v R target is a constant
+  double l2_weight = 1.0;           ///< FaRMA: the weight of L2
+  double beta_r = 1.0;              ///< GenARM: r = beta_r * sum of the response log-probs
   training_options train;
 };
 
@@ -81,6 +86,7 @@ struct score_options {
   std::filesystem::path model, data, out;
   std::int64_t batch_size = 16;
   int threads = 0;
+  bool genarm = false;  ///< an lm-head model scored as a GenARM reward LM (beta_r * summed response log-probs)
 };
 
 struct logprobs_options {

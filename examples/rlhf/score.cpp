@@ -2,12 +2,18 @@
 // rlhf score: the reward r(s, a) a reward model gives every response of every record (CLI.md):
 // `reward` for completions, `chosen_reward` + `rejected_reward` for preferences (and the
 // accuracy P(r+ > r-) on stderr), `rewards` for rankings. A CD value model (value head) scores
-// with its value at the last token, V(s, a), its estimate of the reward.
+// with its value at the last token, V(s, a), its estimate of the reward; a FaRMA token reward
+// model (token head) with r(s, a) = R(s, a<n)[a_n], its reward at the last token; a GenARM
+// reward LM (an lm model, with --genarm) with beta_r * sum_t log pi_r(a_t | s, a<t), beta_r from
+// the model's last GenARM training run (1 if none).
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <limits>
+#include <memory>
 
 #include <rlhf/data.hpp>
+#include <rlhf/data/response_view.hpp>
 #include <rlhf/model/sequence_rewards.hpp>
 
 #include "cli.hpp"
@@ -19,7 +25,10 @@ namespace rlhf::cli {
 void add_score_options(CLI::App& app, score_options& o) {
   describe(app, "Writes every record with its rewards added: reward (completions), chosen_reward + rejected_reward\n"
                 "(preferences; the accuracy is printed), or rewards (rankings, one per response).");
-  app.add_option("--model", o.model, "reward model directory (reward head: sequence or prefix; or a value head, read at the last token)")->type_name("DIR")->required();
+  app.add_option("--model", o.model, "reward model directory: a reward head (sequence, prefix), a value head or a token head "
+                                     "(FaRMA), read at the last token; with --genarm an lm model")->type_name("DIR")->required();
+  app.add_flag("--genarm", o.genarm, "the model is a GenARM reward LM (rlhf reward --kind genarm, an lm model): reward = "
+                                     "beta_r * sum of the response log-probs, beta_r of its training run");
   app.add_option("--data", o.data, "JSONL: completions, preferences or rankings")->type_name("FILE")->required();
   app.add_option("--out", o.out, "JSONL output: each record with its rewards added")->type_name("FILE")->required();
   app.add_option("--batch-size", o.batch_size, "sequences per forward pass")
@@ -27,18 +36,71 @@ void add_score_options(CLI::App& app, score_options& o) {
   add_threads_option(app, o.threads);
 }
 
+namespace {
+
+/// r(s, a) of every row of `batch` by the model of the directory's head kind.
+using score_fn = std::function<xt::xtensor<double, 1>(const rlhf::token_batch&)>;
+
+/// beta_r of the last GenARM run in a model's history (1 if none).
+double genarm_beta_r(const rlhf::model_info& info) {
+  double beta_r = 1.0;
+  for (const auto& run : info.history)
+    if (run.is_object() && run.value("kind", "") == "genarm" && run.contains("beta_r") && run["beta_r"].is_number())
+      beta_r = run["beta_r"].get<double>();
+  return beta_r;
+}
+
+}  // namespace
+
 int run_score(const score_options& o) {
   set_threads(o.threads);
   check_output_file(o.out);
-  // Reward models (sequence, prefix) and CD value models alike: a scalar head read at the last token.
-  const bool value = std::filesystem::is_directory(o.model) && rlhf::read_model_info(o.model).head == rlhf::head_kind::value;
-  auto [model, tok] = open_model<rlhf::scalar_head>(o.model, value ? rlhf::head_kind::value : rlhf::head_kind::reward);
-  auto [kind, records, rows] = read_responses(o.data, tok, model.max_positions());
+  if (!std::filesystem::is_directory(o.model))
+    RLHF_THROW(io_error, o.model.string(), ": no such model directory (train one with rlhf reward)");
+  const auto info = rlhf::read_model_info(o.model);
+  if (o.genarm && info.head != rlhf::head_kind::lm)
+    RLHF_THROW(invalid_argument, "--genarm: ", o.model.string(), " holds a model with a ", rlhf::to_string(info.head),
+               " head; --genarm scores a GenARM reward LM (an lm model from rlhf reward --kind genarm); drop --genarm");
+  if (!o.genarm && info.head == rlhf::head_kind::lm)
+    RLHF_THROW(invalid_argument, o.model.string(), " holds a model with a lm head where a reward, value or token head is "
+               "required; pass --genarm to score it as a GenARM reward LM");
+  // Each kind is loaded with its head; `reward` reads the sequence reward of a batch.
+  rlhf::io::any_tokenizer tok;
+  index_t max_positions = 0;
+  score_fn reward;
+  if (o.genarm) {
+    auto m = std::make_shared<model_and_tokenizer<rlhf::lm_head>>(open_policy(o.model));
+    const double beta_r = genarm_beta_r(info);
+    tok = std::move(m->tokenizer);
+    max_positions = static_cast<index_t>(m->model.max_positions());
+    reward = [m, beta_r](const rlhf::token_batch& batch) {
+      const auto logp = m->model.score(batch);
+      return xt::xtensor<double, 1>(beta_r * rlhf::data::response_view(batch).sums(logp));
+    };
+  } else if (info.head == rlhf::head_kind::token) {
+    auto m = std::make_shared<model_and_tokenizer<rlhf::token_reward_head>>(
+        open_model<rlhf::token_reward_head>(o.model, rlhf::head_kind::token));
+    tok = std::move(m->tokenizer);
+    max_positions = static_cast<index_t>(m->model.max_positions());
+    reward = [m](const rlhf::token_batch& batch) {
+      const auto out = m->model.score_picked(batch);
+      return xt::xtensor<double, 1>(xt::cast<double>(rlhf::last_token_values(batch, out.picked)));
+    };
+  } else {
+    // Reward models (sequence, prefix) and CD value models alike: a scalar head read at the last token.
+    const bool value = info.head == rlhf::head_kind::value;
+    auto m = std::make_shared<model_and_tokenizer<rlhf::scalar_head>>(
+        open_model<rlhf::scalar_head>(o.model, value ? rlhf::head_kind::value : rlhf::head_kind::reward));
+    tok = std::move(m->tokenizer);
+    max_positions = static_cast<index_t>(m->model.max_positions());
+    reward = [m](const rlhf::token_batch& batch) { return rlhf::sequence_rewards(m->model, batch); };
+  }
+  auto [kind, records, rows] = read_responses(o.data, tok, max_positions);
   for (auto& rec : records)
     if (kind == file_kind::rankings) rec["rewards"] = nlohmann::json::array();
   score_in_batches(rows, static_cast<std::size_t>(o.batch_size), pad_id_of(tok), "score",
                    [&](const rlhf::token_batch& batch, std::size_t first) {
-    const auto r = rlhf::sequence_rewards(model, batch);
+    const auto r = reward(batch);
     for (std::size_t b = 0; b < r.size(); ++b) {
       const auto& row = rows[first + b];
       auto& rec = records[row.record];

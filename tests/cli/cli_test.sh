@@ -143,11 +143,83 @@ P
 expect_exit 2 reward-value-nan "scored_nan.jsonl:2" -- "$rlhf" reward --kind value --model "$work/rv" --data "$work/scored_nan.jsonl" --out "$work/rv2"
 expect_exit 2 reward-value-inf "scored_inf.jsonl:1" -- "$rlhf" reward --kind value --model "$work/rv" --data "$work/scored_inf.jsonl" --out "$work/rv2"
 expect_exit 2 reward-value-needs-value-head "value head" -- "$rlhf" reward --kind value --model "$work/r1" --data "$work/scored.jsonl" --out "$work/rv2"
-expect_exit 2 reward-kind-token "not available yet" -- "$rlhf" reward --kind token --init "$work/m1" --data "$work/prefs.jsonl" --out "$work/rt"
+# FaRMA token reward models: the SFT model's tied LM head read without softmax (no new tensor), L1
+# (BT at the last token) alternated with L2 (max-consistency over the chosen prefixes); rlhf score
+# reads the reward at the last token.
+expect_exit 0 reward-token "consistency error" -- "$rlhf" reward --kind token --init "$work/m1" --data "$work/prefs.jsonl" \
+  --eval-data "$work/prefs_eval.jsonl" --out "$work/rt" --steps 40 --batch-size 16 --lr 3e-3 --json --log-every 5 --threads 1
+python3 - "$work/stdout" "$work/rt/rlhf.json" <<'P' && ok || bad "reward --kind token: json / held-out accuracy / head"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "loss" in l and "eval" not in l and "event" not in l]
+assert any(s.get("phase") == 1 and "l1" in s and "accuracy" in s for s in steps), steps
+assert any(s.get("phase") == 2 and "l2" in s and "consistency_error" in s for s in steps), steps
+done = lines[-1]["run"]
+assert done["kind"] == "token" and done["alternation"] == "step" and done["l2_every"] == 1 and done["steps"] == 80, done
+after = done["eval_after"]
+assert after["accuracy"] >= 0.9 and after["prefixes"] > 0 and 0 <= after["consistency_error"] < 1e3, after
+print("token held-out accuracy", done["eval_before"]["accuracy"], "->", after["accuracy"],
+      "consistency error", done["eval_before"]["consistency_error"], "->", after["consistency_error"], file=sys.stderr)
+info = json.load(open(sys.argv[2]))
+assert info["head"] == "token" and info["history"][-1]["kind"] == "token", info
+P
+expect_exit 0 score-token "accuracy" -- "$rlhf" score --model "$work/rt" --data "$work/prefs_eval.jsonl" --out "$work/st.jsonl"
+python3 - "$work/st.jsonl" "$work/rt/rlhf.json" <<'P' && ok || bad "score with a token model: its held-out accuracy"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+acc = sum(r["chosen_reward"] > r["rejected_reward"] for r in recs) / len(recs)
+assert len(recs) == 24 and abs(acc - json.load(open(sys.argv[2]))["history"][-1]["eval_after"]["accuracy"]) < 1e-9, acc
+P
+expect_exit 0 reward-token-rounds "" -- "$rlhf" reward --kind token --model "$work/rt" --data "$work/prefs.jsonl" --out "$work/rt2" \
+  --rounds 2 --batch-size 16 --lr 1e-3 --json --threads 1
+python3 - "$work/stdout" "$work/rt2/rlhf.json" <<'P' && ok || bad "reward --kind token --rounds: epoch alternation, history"
+import json, sys
+done = [json.loads(l) for l in open(sys.argv[1])][-1]["run"]
+assert done["alternation"] == "epoch" and done["rounds"] == 2 and done["steps"] == 2 * 2 * 4, done
+assert [h.get("kind") for h in json.load(open(sys.argv[2]))["history"]][-2:] == ["token", "token"]
+P
+# GenARM: the SFT model trained as a reward LM, r = beta_r * sum log pi_r over the response; saved as
+# an lm model; rlhf score --genarm reads it (beta_r from its training run).
+expect_exit 0 reward-genarm "held-out accuracy" -- "$rlhf" reward --kind genarm --init "$work/m1" --data "$work/prefs.jsonl" \
+  --eval-data "$work/prefs_eval.jsonl" --out "$work/rg" --steps 40 --batch-size 16 --lr 3e-3 --beta-r 0.5 --json --threads 1
+python3 - "$work/stdout" "$work/rg/rlhf.json" <<'P' && ok || bad "reward --kind genarm: json / held-out accuracy / head"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "loss" in l and "eval" not in l and "event" not in l]
+assert steps and all("accuracy" in s and "rewards/chosen" in s for s in steps), lines
+done = lines[-1]["run"]
+assert done["kind"] == "genarm" and done["beta_r"] == 0.5 and done["eval_after"]["accuracy"] >= 0.9, done
+print("genarm held-out accuracy", done["eval_before"]["accuracy"], "->", done["eval_after"]["accuracy"], file=sys.stderr)
+info = json.load(open(sys.argv[2]))
+assert info["head"] == "lm" and info["history"][-1]["kind"] == "genarm", info
+P
+expect_exit 0 score-genarm "accuracy" -- "$rlhf" score --genarm --model "$work/rg" --data "$work/prefs_eval.jsonl" --out "$work/sg.jsonl"
+expect_exit 0 logprobs-genarm "" -- "$rlhf" logprobs --model "$work/rg" --data "$work/prefs_eval.jsonl" --out "$work/lg.jsonl"
+python3 - "$work/sg.jsonl" "$work/lg.jsonl" <<'P' && ok || bad "score --genarm: 0.5 * the summed response log-probs"
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])]
+l = [json.loads(l) for l in open(sys.argv[2])]
+for a, b in zip(s, l):
+    for f in ("chosen", "rejected"):
+        assert abs(a[f + "_reward"] - 0.5 * sum(b[f + "_logprobs"])) < 1e-4 * (1 + abs(a[f + "_reward"])), (a, b)
+assert sum(r["chosen_reward"] > r["rejected_reward"] for r in s) >= 0.9 * len(s)
+P
+expect_exit 2 reward-token-with-reward-model "$work/r1 holds a model with a reward head" -- "$rlhf" reward --kind token --model "$work/r1" \
+  --data "$work/prefs.jsonl" --out "$work/rt3"
+expect_exit 2 reward-token-init-reward-model "lm head" -- "$rlhf" reward --kind token --init "$work/r1" --data "$work/prefs.jsonl" --out "$work/rt3"
+expect_exit 2 reward-genarm-with-reward-model "$work/r1 holds a model with a reward head" -- "$rlhf" reward --kind genarm --model "$work/r1" \
+  --data "$work/prefs.jsonl" --out "$work/rt3"
+expect_exit 2 reward-token-rounds-and-steps "--rounds" -- "$rlhf" reward --kind token --init "$work/m1" --rounds 2 --steps 3 \
+  --data "$work/prefs.jsonl" --out "$work/rt3"
+expect_exit 2 reward-token-rounds-and-l2-every "--l2-every" -- "$rlhf" reward --kind token --init "$work/m1" --rounds 2 --l2-every 2 \
+  --data "$work/prefs.jsonl" --out "$work/rt3"
+expect_exit 2 reward-l2-every-needs-token "--kind token" -- "$rlhf" reward --init "$work/m1" --l2-every 2 --data "$work/prefs.jsonl" --out "$work/rt3"
+expect_exit 2 score-genarm-with-reward-model "--genarm" -- "$rlhf" score --genarm --model "$work/r1" --data "$work/prefs.jsonl" --out "$work/s3.jsonl"
+[[ ! -e $work/rt3 ]] && ok || bad "a refused reward run left $work/rt3"
 expect_exit 2 reward-one-response "rank_one.jsonl:1" -- "$rlhf" reward --model "$work/r1" --data "$work/rank_one.jsonl" --out "$work/r3"
 expect_exit 2 reward-needs-a-model "--init" -- "$rlhf" reward --data "$work/prefs.jsonl" --out "$work/r3"
 expect_exit 2 reward-lm-as-model "head" -- "$rlhf" reward --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/r3"
-expect_exit 2 score-with-lm "head" -- "$rlhf" score --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/s3.jsonl"
+expect_exit 2 score-with-lm "--genarm" -- "$rlhf" score --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/s3.jsonl"
 # A model directory without a tokenizer: token ids work, text is refused naming the fix.
 cat >"$work/cfg300.json" <<'J'
 {"vocab_size": 300, "n_positions": 32, "n_embd": 16, "n_layer": 1, "n_head": 2}
