@@ -115,6 +115,43 @@ struct data_options {
   std::uint64_t seed = 1;
 };
 
+struct dpo_options {
+  std::filesystem::path policy, ref, ref_logprobs, data, eval_data, out;
+  bool reference_free = false;
+  std::string loss = "sigmoid";
+  std::string divergence = "reverse_kl";
+  double beta = 0.1, label_smoothing = 0.0;
+  bool length_normalised = false;
+  std::int64_t max_length = 0;
+  training_options train;
+};
+
+/// What rlhf ppo, rloo and grpo share (--steps counts rollouts, --batch-size prompts per rollout).
+struct online_options {
+  std::filesystem::path policy, ref, reward, prompts, out;
+  std::string sampler = "temperature=1";
+  std::int64_t samples = 1, ppo_epochs = 2, minibatches = 2;
+  std::int64_t max_new_tokens = 24, min_new_tokens = 0;
+  double kl_coef = 0.05, target_kl = 0.0, clip_range = 0.2;
+  std::string kl_estimator = "k1";
+  double missing_eos_penalty = 0.0, reward_clip = 0.0;
+  bool normalize_rewards = false;
+  training_options train;
+};
+struct ppo_options {
+  online_options online;
+  std::string critic_init = "reward";  ///< reward | policy
+  double critic_lr = 0.0, gamma = 1.0, lam = 0.95, value_clip = 0.2;
+  std::filesystem::path critic_out;
+};
+struct rloo_options {
+  online_options online;
+};
+struct grpo_options {
+  online_options online;
+  bool no_std_scale = false, kl_in_reward = false;
+};
+
 void add_init_options(CLI::App& app, init_options& o);
 void add_sft_options(CLI::App& app, sft_options& o);
 void add_logprobs_options(CLI::App& app, logprobs_options& o);
@@ -123,6 +160,15 @@ void add_score_options(CLI::App& app, score_options& o);
 void add_generate_options(CLI::App& app, generate_options& o);
 void add_data_options(CLI::App& app, data_options& o);
 
+void add_dpo_options(CLI::App& app, dpo_options& o);
+void add_ppo_options(CLI::App& app, ppo_options& o);
+void add_rloo_options(CLI::App& app, rloo_options& o);
+void add_grpo_options(CLI::App& app, grpo_options& o);
+
+int run_dpo(const dpo_options& o);
+int run_ppo(const ppo_options& o);
+int run_rloo(const rloo_options& o);
+int run_grpo(const grpo_options& o);
 int run_init(const init_options& o);
 int run_sft(const sft_options& o);
 int run_logprobs(const logprobs_options& o);

@@ -23,6 +23,7 @@
 #include <rlhf/train/value.hpp>
 
 #include "cli.hpp"
+#include "comparisons.hpp"
 #include "model_dir.hpp"
 #include "training.hpp"
 
@@ -81,20 +82,6 @@ namespace {
 using reward_t = gpt2<rlhf::scalar_head>;
 using token_reward_t = gpt2<rlhf::token_reward_head>;
 using genarm_t = gpt2<rlhf::lm_head>;
-
-// Preferences and rankings train alike (a pair is a ranking of two); the file's first record decides.
-std::vector<rlhf::data::ranking_example> load_comparisons(const std::filesystem::path& path, const rlhf::io::any_tokenizer& tok) {
-  bool pairs = false, seen = false;
-  rlhf::data::for_each_jsonl(path, [&](const nlohmann::json& r, const rlhf::data::source_location&) {
-    if (!seen) pairs = r.contains("chosen") || r.contains("chosen_ids");
-    seen = true;
-  });
-  if (!pairs) return rlhf::data::load_rankings(path, tok);
-  std::vector<rlhf::data::ranking_example> out;
-  for (auto& p : rlhf::data::load_preferences(path, tok))
-    out.push_back({std::move(p.prompt_ids), {std::move(p.chosen_ids), std::move(p.rejected_ids)}, {}});
-  return out;
-}
 
 /// The model a reward command trains: --model (a directory with the kind's head) or --init (an
 /// SFT model: its trunk under a new score.weight for a scalar head; the whole model for a token

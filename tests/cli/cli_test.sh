@@ -320,5 +320,78 @@ P
 before=$(md5sum <"$work/m1/model.safetensors")
 expect_exit 2 failed-save-keeps-model "" -- "$rlhf" sft --model "$work/m1" --data "$work/bad.jsonl" --out "$work/m1"
 [[ $(md5sum <"$work/m1/model.safetensors") == "$before" ]] && ok || bad "model changed by a failed run"
+# DPO from the SFT model on the preference pairs above: the held-out implicit-reward accuracy
+# rises; precomputed reference log-probs (rlhf logprobs) train as the on-the-fly reference does.
+dpo=(dpo --policy "$work/m1" --data "$work/prefs.jsonl" --steps 20 --batch-size 16 --lr 3e-3 --threads 1)
+expect_exit 0 dpo "held-out reward accuracy" -- "$rlhf" "${dpo[@]}" --eval-data "$work/prefs_eval.jsonl" --out "$work/p1" --json
+python3 - "$work/stdout" <<'P' && ok || bad "dpo json lines / held-out accuracy"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "step" in l and "eval" not in l]
+assert steps and all(k in steps[0] for k in ("rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                                              "rewards/margins", "logps/chosen", "logps/rejected")), steps[0]
+done = lines[-1]["run"]
+assert abs(done["first_loss"] - 0.6931471805599453) < 1e-9, done  # policy = reference at the start
+assert done["eval_before"]["rewards/accuracies"] == 0.0 and done["eval_after"]["rewards/accuracies"] >= 0.9, done
+P
+expect_exit 0 dpo-logprobs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/ref_lp.jsonl"
+expect_exit 0 dpo-ref-logprobs "" -- "$rlhf" "${dpo[@]}" --ref-logprobs "$work/ref_lp.jsonl" --out "$work/p2" --json
+python3 - "$work/stdout" <<'P' && ok || bad "dpo --ref-logprobs loss differs from the on-the-fly reference"
+import json, sys
+done = json.loads(open(sys.argv[1]).read().splitlines()[-1])["run"]
+assert abs(done["first_loss"] - 0.6931471805599453) < 1e-5 and done["last_loss"] < 0.4, done
+P
+for spec in "ipo js" "hinge forward_kl" "conservative alpha:0.5" "robust reverse_kl"; do
+  set -- $spec
+  expect_exit 0 "dpo-$1-$2" "held-out reward accuracy" -- "$rlhf" "${dpo[@]}" --loss "$1" --divergence "$2" --label-smoothing 0.1 \
+    --eval-data "$work/prefs_eval.jsonl" --out "$work/p-$1"
+done
+expect_exit 0 dpo-one-sgd-step "1 steps" -- "$rlhf" dpo --policy "$work/m1" --data "$work/prefs.jsonl" --optimizer sgd \
+  --max-grad-norm 0 --steps 1 --lr 0.1 --out "$work/p-sgd"
+expect_exit 0 dpo-reference-free "" -- "$rlhf" "${dpo[@]}" --reference-free --steps 2 --out "$work/p-free"
+expect_exit 0 dpo-rankings "" -- "$rlhf" dpo --policy "$work/m1" --data "$work/ranks.jsonl" --steps 2 --out "$work/p-rank"
+expect_exit 2 dpo-beta "--beta" -- "$rlhf" "${dpo[@]}" --beta 0 --out "$work/px"
+expect_exit 2 dpo-alpha "alpha = 1" -- "$rlhf" "${dpo[@]}" --divergence alpha:1 --out "$work/px"
+expect_exit 2 dpo-divergence "unknown divergence" -- "$rlhf" "${dpo[@]}" --divergence kl --out "$work/px"
+expect_exit 2 dpo-smoothing "--label-smoothing" -- "$rlhf" "${dpo[@]}" --loss robust --label-smoothing 0.5 --out "$work/px"
+head -n 5 "$work/ref_lp.jsonl" >"$work/ref_lp_short.jsonl"
+expect_exit 2 dpo-logprobs-count "records but --data has 64" -- "$rlhf" "${dpo[@]}" --ref-logprobs "$work/ref_lp_short.jsonl" --out "$work/px"
+python3 -c "import json; print(json.dumps({'prompt': 'It was', 'chosen': ' fine.', 'rejected': ' fine.'}))" >"$work/same_pair.jsonl"
+expect_exit 2 dpo-identical-pair "same tokens" -- "$rlhf" dpo --policy "$work/m1" --data "$work/same_pair.jsonl" --out "$work/px"
+echo '{"vocab_size": 300, "n_positions": 96, "n_embd": 32, "n_layer": 2, "n_head": 2}' >"$work/cfg300.json"
+expect_exit 0 init-300 "" -- "$rlhf" init --config "$work/cfg300.json" --tokenizer none --out "$work/m300"
+expect_exit 2 dpo-ref-vocab "different tokenizers" -- "$rlhf" "${dpo[@]}" --ref "$work/m300" --out "$work/px"
+[[ ! -e $work/px ]] && ok || bad "a failed dpo left $work/px behind"
+# Online RL against the reward model r1: PPO, RLOO and GRPO raise the reward of the policy's
+# samples over the SFT model's on the same prompts and seed; PPO resumes bit-identically.
+for i in 1 2 3 4 5 6 7 8; do cat "$work/d/prompts.jsonl"; done >"$work/p64.jsonl"  # 4 prompts x 8: less noisy means
+online=(--policy "$work/m1" --reward "$work/r1" --prompts "$work/p64.jsonl" --batch-size 8 --max-new-tokens 8
+        --lr 3e-3 --threads 1)
+mean_reward() { # MODEL -> mean reward model score of its samples
+  "$rlhf" generate --model "$1" --prompts "$work/p64.jsonl" --max-new-tokens 8 --seed 11 --out "$work/g.jsonl" 2>/dev/null &&
+    "$rlhf" score --model "$work/r1" --data "$work/g.jsonl" --out "$work/gs.jsonl" 2>/dev/null &&
+    python3 -c "import json,sys; r=[json.loads(l)['reward'] for l in open(sys.argv[1])]; print(sum(r)/len(r))" "$work/gs.jsonl"
+}
+base=$(mean_reward "$work/m1")
+for method in ppo rloo grpo; do
+  extra=(); [[ $method != ppo ]] && extra=(--samples 4)
+  expect_exit 0 "$method" "optimizer steps" -- "$rlhf" "$method" "${online[@]}" "${extra[@]}" --steps 10 --out "$work/q-$method" --json
+  grep -q '"objective/kl"' "$work/stdout" && grep -q '"policy/clipfrac"' "$work/stdout" && ok || bad "$method metrics: $(head -c 400 "$work/stdout")"
+  [[ $method != ppo ]] || grep -q '"val/explained_variance"' "$work/stdout" && ok || bad "ppo: no critic metrics"
+  after=$(mean_reward "$work/q-$method")
+  python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) > float(sys.argv[1]) + 0.2 else 1)" "$base" "$after" \
+    && ok || bad "$method: mean reward $base -> $after"
+done
+expect_exit 0 ppo-save-every "" -- "$rlhf" ppo "${online[@]}" --steps 4 --save-every 8 --out "$work/q5"
+expect_exit 0 ppo-resume "" -- "$rlhf" ppo "${online[@]}" --steps 4 --resume "$work/q5/checkpoint-8" --out "$work/q6"
+cmp -s "$work/q5/model.safetensors" "$work/q6/model.safetensors" && ok || bad "ppo --resume: weights differ from the uninterrupted run"
+expect_exit 2 rloo-one-sample "--samples must be >= 2" -- "$rlhf" rloo "${online[@]}" --samples 1 --out "$work/px"
+expect_exit 2 ppo-reward-head "reward head is required" -- "$rlhf" ppo "${online[@]}" --reward "$work/m1" --out "$work/px"
+expect_exit 2 ppo-no-room "no room" -- "$rlhf" ppo "${online[@]}" --max-new-tokens 95 --out "$work/px"
+expect_exit 2 ppo-kl-estimator "--kl-estimator" -- "$rlhf" ppo "${online[@]}" --kl-estimator k4 --out "$work/px"
+for c in dpo ppo rloo grpo; do
+  expect_exit 0 "help-$c" "" -- "$rlhf" "$c" --help
+  grep -q "usage: rlhf $c" "$work/stdout" && ok || bad "rlhf $c --help: $(cat "$work/stdout")"
+done
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]
