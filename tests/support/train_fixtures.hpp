@@ -37,17 +37,31 @@ inline std::vector<token_id> random_tokens(const counter_rng& rng, std::uint64_t
   return out;
 }
 
-/// n pairs with prompts of 1-3 tokens and distinct responses of 1-4 tokens.
+/// What random_pairs draws: the counter stream of its rng, prompts of 1..max_prompt tokens,
+/// responses of 1..max_response tokens and, with random_margin (for a Pair with a `margin`, TRL's
+/// margin column), a uniform margin in [-0.5, 0.5) drawn after the responses.
+struct pair_shape {
+  std::uint64_t stream = 7;
+  std::size_t max_prompt = 3, max_response = 4;
+  bool random_margin = false;
+};
+
+/// n pairs with distinct responses, shaped by `shape` (by default prompts of 1-3 tokens and
+/// responses of 1-4 tokens).
 template <class Pair = data::preference_example>
-std::vector<Pair> random_pairs(std::size_t n, index_t v, std::uint64_t seed) {
-  const counter_rng rng(seed, 7);
+std::vector<Pair> random_pairs(std::size_t n, index_t v, std::uint64_t seed, const pair_shape& shape = {}) {
+  const counter_rng rng(seed, shape.stream);
   std::uint64_t c = 0;
+  const auto prompt = static_cast<double>(shape.max_prompt), response = static_cast<double>(shape.max_response);
   std::vector<Pair> out;
   while (out.size() < n) {
     Pair p;
-    p.prompt_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 3), v);
-    p.chosen_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 4), v);
-    p.rejected_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 4), v);
+    p.prompt_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * prompt), v);
+    p.chosen_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * response), v);
+    p.rejected_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * response), v);
+    if constexpr (requires { p.margin = 0.0; }) {
+      if (shape.random_margin) p.margin = rng.uniform(c++) - 0.5;
+    }
     if (p.chosen_ids != p.rejected_ids) out.push_back(std::move(p));
   }
   return out;

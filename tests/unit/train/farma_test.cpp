@@ -19,6 +19,7 @@
 #include "rlhf/train/genarm.hpp"
 #include "support/backends.hpp"
 #include "support/gradcheck.hpp"
+#include "support/train_fixtures.hpp"
 
 namespace {
 
@@ -27,41 +28,13 @@ using rlhf::token_id;
 using rlhf::data::preference_example;
 namespace rt = rlhf::train;
 
-template <class Model>
-std::vector<double> params_of(const Model& m) {
-  std::vector<typename Model::value_type> w(static_cast<std::size_t>(m.parameter_count()));
-  rlhf::model_backend_t<Model>::to_host(std::span(w), m.parameters());
-  return {w.begin(), w.end()};
-}
-template <class Model>
-std::vector<double> grads_of(const Model& m) {
-  std::vector<typename Model::value_type> g(static_cast<std::size_t>(m.parameter_count()));
-  rlhf::model_backend_t<Model>::to_host(std::span(g), m.gradients());
-  return {g.begin(), g.end()};
-}
-template <class Model>
-void set_params(Model& m, const std::vector<double>& x) {
-  const std::vector<typename Model::value_type> w(x.begin(), x.end());
-  rlhf::model_backend_t<Model>::from_host(m.parameters(), std::span<const typename Model::value_type>(w));
-}
+using rlhf::test::grads_of;
+using rlhf::test::params_of;
+using rlhf::test::set_params;
 
+/// Pairs with prompts of 1-2 tokens and responses of 1-4 tokens (counter stream 3).
 std::vector<preference_example> random_pairs(std::size_t n, index_t v, std::uint64_t seed) {
-  const rlhf::counter_rng rng(seed, 3);
-  std::uint64_t c = 0;
-  const auto tokens = [&](std::size_t len) {
-    std::vector<token_id> out;
-    for (std::size_t i = 0; i < len; ++i) out.push_back(static_cast<token_id>(rng.uniform(c++) * static_cast<double>(v)));
-    return out;
-  };
-  std::vector<preference_example> out;
-  while (out.size() < n) {
-    preference_example p;
-    p.prompt_ids = tokens(1 + static_cast<std::size_t>(rng.uniform(c++) * 2));
-    p.chosen_ids = tokens(1 + static_cast<std::size_t>(rng.uniform(c++) * 4));
-    p.rejected_ids = tokens(1 + static_cast<std::size_t>(rng.uniform(c++) * 4));
-    if (p.chosen_ids != p.rejected_ids) out.push_back(std::move(p));
-  }
-  return out;
+  return rlhf::test::random_pairs(n, v, seed, {.stream = 3, .max_prompt = 2});
 }
 
 /// Synthetic text preferences from a known rule: prompt {0}, responses of `len` tokens from

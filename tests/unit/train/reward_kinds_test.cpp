@@ -23,6 +23,7 @@
 #include "rlhf/train/value.hpp"
 #include "support/backends.hpp"
 #include "support/gradcheck.hpp"
+#include "support/train_fixtures.hpp"
 
 namespace {
 
@@ -32,29 +33,10 @@ using rlhf::data::preference_example;
 using rlhf::data::scored_example;
 namespace rt = rlhf::train;
 
-template <class Model>
-std::vector<double> params_of(const Model& m) {
-  std::vector<typename Model::value_type> w(static_cast<std::size_t>(m.parameter_count()));
-  rlhf::model_backend_t<Model>::to_host(std::span(w), m.parameters());
-  return {w.begin(), w.end()};
-}
-template <class Model>
-std::vector<double> grads_of(const Model& m) {
-  std::vector<typename Model::value_type> g(static_cast<std::size_t>(m.parameter_count()));
-  rlhf::model_backend_t<Model>::to_host(std::span(g), m.gradients());
-  return {g.begin(), g.end()};
-}
-template <class Model>
-void set_params(Model& m, const std::vector<double>& x) {
-  const std::vector<typename Model::value_type> w(x.begin(), x.end());
-  rlhf::model_backend_t<Model>::from_host(m.parameters(), std::span<const typename Model::value_type>(w));
-}
-
-std::vector<token_id> random_tokens(const rlhf::counter_rng& rng, std::uint64_t& c, std::size_t n, index_t v) {
-  std::vector<token_id> out;
-  for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<token_id>(rng.uniform(c++) * static_cast<double>(v)));
-  return out;
-}
+using rlhf::test::grads_of;
+using rlhf::test::params_of;
+using rlhf::test::random_tokens;
+using rlhf::test::set_params;
 
 std::vector<scored_example> random_scored(std::size_t n, index_t v, std::uint64_t seed) {
   const rlhf::counter_rng rng(seed, 9);
@@ -67,18 +49,9 @@ std::vector<scored_example> random_scored(std::size_t n, index_t v, std::uint64_
   return out;
 }
 
+/// Pairs with prompts of 1-2 tokens and responses of 1-6 tokens (counter stream 10).
 std::vector<preference_example> random_pairs(std::size_t n, index_t v, std::uint64_t seed) {
-  const rlhf::counter_rng rng(seed, 10);
-  std::uint64_t c = 0;
-  std::vector<preference_example> out;
-  while (out.size() < n) {
-    preference_example p;
-    p.prompt_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 2), v);
-    p.chosen_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 6), v);
-    p.rejected_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 6), v);
-    if (p.chosen_ids != p.rejected_ids) out.push_back(std::move(p));
-  }
-  return out;
+  return rlhf::test::random_pairs(n, v, seed, {.stream = 10, .max_prompt = 2, .max_response = 6});
 }
 
 /// The value trainer's gradient of the loss equals central differences of evaluate_value's loss.

@@ -20,6 +20,7 @@
 #include "rlhf/objective/pairwise_loss.hpp"
 #include "rlhf/train/reward.hpp"
 #include "support/gradcheck.hpp"
+#include "support/train_fixtures.hpp"
 
 namespace {
 
@@ -37,63 +38,14 @@ static_assert(rt::preference_record<margin_pair> && rt::has_record_margin<margin
 static_assert(rt::preference_record<preference_example> && !rt::has_record_margin<preference_example>);
 static_assert(rt::ranking_record<ranking_example> && !rt::preference_record<ranking_example>);
 
-template <class Model>
-std::vector<double> params_of(const Model& m) {
-  std::vector<typename Model::value_type> w(static_cast<std::size_t>(m.parameter_count()));
-  rlhf::model_backend_t<Model>::to_host(std::span(w), m.parameters());
-  return {w.begin(), w.end()};
-}
-template <class Model>
-std::vector<double> grads_of(const Model& m) {
-  std::vector<typename Model::value_type> g(static_cast<std::size_t>(m.parameter_count()));
-  rlhf::model_backend_t<Model>::to_host(std::span(g), m.gradients());
-  return {g.begin(), g.end()};
-}
-template <class Model>
-void set_params(Model& m, const std::vector<double>& x) {
-  const std::vector<typename Model::value_type> w(x.begin(), x.end());
-  rlhf::model_backend_t<Model>::from_host(m.parameters(), std::span<const typename Model::value_type>(w));
-}
+using rlhf::test::grads_of;
+using rlhf::test::params_of;
+using rlhf::test::random_rankings;
+using rlhf::test::set_params;
 
-std::vector<token_id> random_tokens(const rlhf::counter_rng& rng, std::uint64_t& c, std::size_t n, rlhf::index_t v) {
-  std::vector<token_id> out;
-  for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<token_id>(rng.uniform(c++) * static_cast<double>(v)));
-  return out;
-}
-
+/// The shared pairs (prompts of 1-3 tokens, responses of 1-4) with a random per-record margin.
 std::vector<margin_pair> random_pairs(std::size_t n, rlhf::index_t v, std::uint64_t seed) {
-  const rlhf::counter_rng rng(seed, 7);
-  std::uint64_t c = 0;
-  std::vector<margin_pair> out;
-  while (out.size() < n) {
-    margin_pair p;
-    p.prompt_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 3), v);
-    p.chosen_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 4), v);
-    p.rejected_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 4), v);
-    p.margin = rng.uniform(c++) - 0.5;
-    if (p.chosen_ids != p.rejected_ids) out.push_back(std::move(p));
-  }
-  return out;
-}
-
-/// Rankings of 2..4 distinct responses; some with ties between adjacent responses.
-std::vector<ranking_example> random_rankings(std::size_t n, rlhf::index_t v, std::uint64_t seed) {
-  const rlhf::counter_rng rng(seed, 8);
-  std::uint64_t c = 0;
-  std::vector<ranking_example> out;
-  for (std::size_t i = 0; i < n; ++i) {
-    ranking_example r;
-    r.prompt_ids = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 3), v);
-    const auto k = 2 + static_cast<std::size_t>(rng.uniform(c++) * 3);
-    for (std::size_t j = 0; j < k; ++j) {
-      auto resp = random_tokens(rng, c, 1 + static_cast<std::size_t>(rng.uniform(c++) * 3), v);
-      resp.push_back(static_cast<token_id>(j));  // distinct last tokens: no two responses are equal
-      r.responses_ids.push_back(std::move(resp));
-    }
-    if (k >= 3 && i % 2 == 0) r.ties.emplace_back(1, 2);
-    out.push_back(std::move(r));
-  }
-  return out;
+  return rlhf::test::random_pairs<margin_pair>(n, v, seed, {.random_margin = true});
 }
 
 const char* const loss_names[] = {"sigmoid", "hinge", "ipo", "conservative", "robust"};
