@@ -76,9 +76,7 @@ class dataset_loop {
   template <class StepFn, class EvalFn>
   loop_result run(Model& model, index_t n, StepFn&& step, EvalFn&& eval) {
     RLHF_EXPECTS(n > 0, who_, ": the dataset is empty");
-    if (!resumed_.is_null())
-      RLHF_EXPECTS(resumed_.value("records", n) == n, who_, ": the checkpoint was trained on ",
-                   resumed_.value("records", n), " records but --data has ", n, "; resume on the same data");
+    check_resumed(n);
     const index_t per_step = schedule_.records_per_step(), per_epoch = schedule_.steps_per_epoch(n);
     loop_.set_trainer_state([n, per_epoch](index_t s) {
       return nlohmann::json{{"records", n}, {"epoch", s / per_epoch}, {"step_in_epoch", s % per_epoch}};
@@ -88,7 +86,7 @@ class dataset_loop {
     const auto walk = [&](Model& m, index_t s) {
       const index_t epoch = s / per_epoch;
       if (epoch != order_epoch) {
-        order = order_for(static_cast<std::size_t>(n), epoch);
+        order = order_for(static_cast<std::size_t>(n), static_cast<std::uint64_t>(epoch));
         order_epoch = epoch;
       }
       const index_t first = (s % per_epoch) * per_step, last = std::min(n, first + per_step);
@@ -107,21 +105,33 @@ class dataset_loop {
     return resumed_;
   }
 
- private:
-  static loop_options named(loop_options o, const std::string& who, std::uint64_t seed) {
-    if (o.name == "train") o.name = who;
-    o.seed = seed;
-    return o;
+  /// After resume(): the checkpoint must have been trained on n records (a no-op otherwise).
+  /// @throws rlhf::invalid_argument naming both counts
+  void check_resumed(index_t n) const {
+    if (!resumed_.is_null())
+      RLHF_EXPECTS(resumed_.value("records", n) == n, who_, ": the checkpoint was trained on ",
+                   resumed_.value("records", n), " records but --data has ", n, "; resume on the same data");
   }
-  std::vector<std::size_t> order_for(std::size_t n, index_t epoch) const {
+
+  /// The record order of one pass over n records: file order, or (shuffle) the seeded permutation
+  /// data::shuffled_indices(n, seed, stream). run() uses stream = the epoch; a trainer with
+  /// several kinds of pass (FaRMA's L1 and L2 epochs) gives each its own streams.
+  std::vector<std::size_t> order_for(std::size_t n, std::uint64_t stream) const {
     std::vector<std::size_t> order(n);
     if (schedule_.shuffle) {
-      const auto p = data::shuffled_indices(static_cast<index_t>(n), schedule_.seed, static_cast<std::uint64_t>(epoch));
+      const auto p = data::shuffled_indices(static_cast<index_t>(n), schedule_.seed, stream);
       std::copy(p.begin(), p.end(), order.begin());
     } else {
       std::iota(order.begin(), order.end(), std::size_t{0});
     }
     return order;
+  }
+
+ private:
+  static loop_options named(loop_options o, const std::string& who, std::uint64_t seed) {
+    if (o.name == "train") o.name = who;
+    o.seed = seed;
+    return o;
   }
 
   std::string who_;

@@ -304,9 +304,7 @@ class farma_trainer {
   loop_result train(Model& model, const Records& records, EvalFn&& eval = {}) {
     const auto groups = prepare(model, records);
     const auto n = static_cast<index_t>(groups.size());
-    if (!resumed_.is_null())
-      RLHF_EXPECTS(resumed_.value("records", n) == n, "farma: the checkpoint was trained on ",
-                   resumed_.value("records", n), " records but --data has ", n, "; resume on the same data");
+    data_.check_resumed(n);
     const index_t max_len = max_length(model), per_step = data_.schedule().records_per_step();
     data_.loop().set_trainer_state([this, n](index_t s) {
       const auto p = plan(std::min(s, planned_steps(n) - 1), n);
@@ -346,10 +344,7 @@ class farma_trainer {
   }
 
   /// Restores a checkpoint of this trainer; the next train() on the same data continues it.
-  nlohmann::json resume(Model& model, const std::filesystem::path& checkpoint) {
-    resumed_ = data_.resume(model, checkpoint);
-    return resumed_;
-  }
+  nlohmann::json resume(Model& model, const std::filesystem::path& checkpoint) { return data_.resume(model, checkpoint); }
 
  private:
   static loop_options token_head(loop_options o) {
@@ -363,17 +358,10 @@ class farma_trainer {
     return detail::reward_groups(records, static_cast<index_t>(model.vocab_size()), max_length(model), "farma");
   }
 
-  /// File order, or a seeded shuffle per pass; L1 and L2 passes draw from different streams.
+  /// File order, or a seeded shuffle per pass (dataset_loop::order_for); L1 and L2 passes draw
+  /// from different streams (2 pass + phase - 1).
   std::vector<std::size_t> order_for(std::size_t n, int phase, index_t pass) const {
-    std::vector<std::size_t> order(n);
-    if (config_.l1.shuffle) {
-      const auto stream = static_cast<std::uint64_t>(pass) * 2 + static_cast<std::uint64_t>(phase - 1);
-      const auto p = data::shuffled_indices(static_cast<index_t>(n), config_.l1.seed, stream);
-      std::copy(p.begin(), p.end(), order.begin());
-    } else {
-      std::iota(order.begin(), order.end(), std::size_t{0});
-    }
-    return order;
+    return data_.order_for(n, static_cast<std::uint64_t>(pass) * 2 + static_cast<std::uint64_t>(phase - 1));
   }
 
   /// Micro-batches of batch_size records of idx.
@@ -455,7 +443,6 @@ class farma_trainer {
   farma_config config_;
   reward_objective objective_;
   dataset_loop<Model> data_;
-  nlohmann::json resumed_ = nullptr;
 };
 
 }  // namespace rlhf::train
