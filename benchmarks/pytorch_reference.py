@@ -9,13 +9,36 @@ With --reward: the reward-model training step of benchmarks/reward_bench.cpp ins
 trunk with a bias-free scalar head (score.weight [1, C]) read at the last token, 16 preference
 pairs x 64 tokens (both sides in one forward pass of 32 rows), mean -log sigmoid(r+ - r-),
 backward, AdamW; reported as pairs/s next to BM_reward_train_step's pairs/s counter.
+With --dpo: the DPO step of benchmarks/dpo_bench.cpp (BM_dpo_step) — the same 16 pairs x 64 tokens
+(16 prompt + 48 response tokens a side, both sides in one forward pass of 32 rows) through the
+policy (tied LM head), summed log-probs of the response tokens, the reference's the same way
+(a second model under no_grad, "ref:1"; or computed once before the timed loop, "ref:0"), the
+sigmoid DPO loss -log sigmoid(beta ((pi_w - ref_w) - (pi_l - ref_l))) with beta 0.1, backward,
+AdamW; reported as ms/step, pairs/s and tokens/s next to BM_dpo_step's counters.
+Every timing also gives the process CPU time per step: on 1 thread it is the work itself, robust
+to other processes sharing the cores (compare it with Google Benchmark's CPU column).
 
-Usage:  python3 benchmarks/pytorch_reference.py [--threads 1 2] [--steps 20] [--reward]
-Needs torch (CPU build is enough). For 2-thread numbers on Debian, PyTorch wheels bring their own
-OpenMP; when PyTorch is linked against the system BLAS instead, install libopenblas0-openmp (not
-libopenblas0-pthread) so that torch.set_num_threads controls the BLAS threads too.
-Reference numbers given for PyTorch 1.13 on this machine: 84 ms per train step on 1 thread, 52 ms
-on 2 (torch is not installed in the build image, so this script was not run here).
+Usage:  /usr/bin/python3 benchmarks/pytorch_reference.py [--threads 1 2] [--steps 20] [--reward | --dpo]
+
+BLAS. Needs torch (CPU build is enough; Debian: apt-get install python3-torch). Debian's
+python3-torch (1.13.1+dfsg) is built with BLAS_INFO=generic: its matmuls go through
+libblas.so.3, which by default is the netlib *reference* BLAS (package libblas3) — about 200 ms
+for one 512^3 sgemm, which makes PyTorch artificially slow and every ratio against it
+meaningless. The ratios in docs/performance.md assume OpenBLAS (OpenMP build) behind
+libblas.so.3:
+    apt-get install -y libopenblas0-openmp
+    update-alternatives --display libblas.so.3-x86_64-linux-gnu   # must point to openblas-openmp
+(the OpenMP build, not libopenblas0-pthread, so that torch.set_num_threads, which sets the OpenMP
+thread count, controls the BLAS threads too). This script prints the BLAS library torch has loaded
+and the time of a 512^3 sgemm (a few ms with OpenBLAS) before timing, so a run on the reference
+BLAS is visible in its output. PyTorch wheels from download.pytorch.org bring MKL or OpenBLAS of
+their own and need none of this.
+On a machine whose cores are busy with other work, set OMP_WAIT_POLICY=PASSIVE for this script and
+for the C++ benchmarks alike (both use libgomp): with the default spinning waits, 2-thread runs
+without a free second core take several times longer than 1-thread runs. Measured numbers and the
+ratios: docs/performance.md, "Trainer steps against PyTorch". (The PyTorch figures of the default
+mode quoted in docs/transformer.md, 84 ms / 52 ms per train step, were given before torch was
+installed here, and not measured with this BLAS set-up.)
 """
 import argparse
 import math
@@ -102,11 +125,73 @@ def reward_step_bench(torch, threads_list, steps):
 
         for _ in range(3):
             step()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
         ms = (time.perf_counter() - t0) / steps * 1e3
-        print(f"reward step 16 pairs x 64 tokens, {threads} thread(s): {ms:.1f} ms ({P / ms * 1e3:.0f} pairs/s)")
+        cpu = (time.process_time() - c0) / steps * 1e3
+        print(f"reward step 16 pairs x 64 tokens, {threads} thread(s): {ms:.1f} ms ({P / ms * 1e3:.0f} pairs/s; "
+              f"process CPU {cpu:.1f} ms)")
+
+
+def dpo_step_bench(torch, threads_list, steps):
+    """The step of BM_dpo_step: 16 pairs x 64 tokens, policy and reference log-probs, sigmoid DPO."""
+    import copy
+    F = torch.nn.functional
+    policy, V = build(torch)
+    reference = copy.deepcopy(policy)  # the same weights, as in dpo_bench.cpp
+    reference.requires_grad_(False)
+    opt = torch.optim.AdamW(policy.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
+    P, T, prompt, beta = 16, 64, 16, 0.1
+    x = torch.randint(0, V, (2 * P, T))  # rows [0, P) chosen, [P, 2P) rejected
+    mask = torch.zeros(2 * P, T - 1)
+    mask[:, prompt - 1:] = 1.0  # log-prob of tokens prompt..T-1, predicted at positions prompt-1..T-2
+
+    def response_logps(model):
+        logp = F.log_softmax(model(x)[:, :-1], dim=-1)
+        return (logp.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1) * mask).sum(-1)
+
+    def ref_logps():
+        with torch.no_grad():
+            return response_logps(reference)
+
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        for on_the_fly in (True, False):
+            pre = None if on_the_fly else ref_logps()
+
+            def step():
+                ref = ref_logps() if on_the_fly else pre
+                pi = response_logps(policy)
+                h = beta * ((pi[:P] - ref[:P]) - (pi[P:] - ref[P:]))
+                loss = -F.logsigmoid(h).mean()
+                opt.zero_grad(set_to_none=False)
+                loss.backward()
+                opt.step()
+
+            for _ in range(3):
+                step()
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                step()
+            ms = (time.perf_counter() - t0) / steps * 1e3
+            cpu = (time.process_time() - c0) / steps * 1e3
+            print(f"dpo step ref:{int(on_the_fly)} 16 pairs x 64 tokens, {threads} thread(s): {ms:.1f} ms "
+                  f"({P / ms * 1e3:.0f} pairs/s, {2 * P * T / ms * 1e3:.0f} tokens/s; process CPU {cpu:.1f} ms)")
+
+
+def blas_report(torch):
+    """The BLAS library loaded into this process and the time of one 512^3 sgemm on 1 thread."""
+    libs = sorted({line.split()[-1] for line in open("/proc/self/maps") if "blas" in line.split()[-1]})
+    torch.set_num_threads(1)
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    ms = (time.perf_counter() - t0) / 10 * 1e3
+    print(f"torch {torch.__version__}; BLAS loaded: {', '.join(libs) or 'none found (bundled?)'}; "
+          f"512^3 sgemm on 1 thread: {ms:.1f} ms")
 
 
 def main():
@@ -114,6 +199,7 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reward", action="store_true", help="the reward-model step of reward_bench.cpp")
+    ap.add_argument("--dpo", action="store_true", help="the DPO step of dpo_bench.cpp")
     args = ap.parse_args()
     try:
         import torch
@@ -122,6 +208,10 @@ def main():
               "https://download.pytorch.org/whl/cpu)")
         return
     torch.manual_seed(0)
+    blas_report(torch)
+    if args.dpo:
+        dpo_step_bench(torch, args.threads, args.steps)
+        return
     if args.reward:
         reward_step_bench(torch, args.threads, args.steps)
         return
