@@ -106,7 +106,7 @@ lm_t run_dpo(const bandit& b, Div div) {
        .steps = 600,
        .batch_size = static_cast<rlhf::index_t>(pairs.size()),
        .beta = beta},
-      {}, div, {.progress = false});
+      rlhf::loss::sigmoid(), div, {.progress = false});
   trainer.train(policy, pairs, ref);
   return policy;
 }

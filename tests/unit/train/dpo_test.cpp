@@ -121,28 +121,31 @@ TEST_CASE("dpo: hand-computed cases", "[dpo][train]") {
   const std::vector<preference_example> pairs{{{0}, {1, 2}, {3}}, {{4, 1}, {5}, {2, 2}}};
   tab_d policy({.vocab_size = 6, .init_std = 0.5}, 3);
   const double beta = 0.7;
-  SECTION("policy = reference: every margin is 0, the loss L(0), the gradient ∓β L'(0) / P per sequence") {
+  SECTION("policy = reference: every margin is 0, the loss L(0), the gradient ∓β L'(0) f''(1) / P per sequence") {
     tab_d ref({.vocab_size = 6, .init_std = 0.5}, 3);
-    for (const char* loss : loss_names) {
-      auto trainer = make_trainer(loss, "reverse_kl");
-      const auto fn = rlhf::parse_preference_loss(loss, 0.2);
-      const double l0 = std::visit([&](const auto& f) { return f.value(0.0, beta); }, fn);
-      const double g0 = std::visit([&](const auto& f) { return f.grad(0.0, beta); }, fn);
-      const auto m = trainer.evaluate(policy, pairs, ref);
-      CHECK(m.loss == Approx(l0).epsilon(1e-12));
-      CHECK(m.margin == Approx(0.0).margin(1e-12));
-      CHECK(m.accuracy == 0.0);
-      // Σ_t ∂/∂logπ of the chosen response of pair 0 is -β L'(0)/2 per pair, checked via a
-      // one-token chosen response: the gradient of the table entry it reads.
-      const std::vector<preference_example> one{{{0}, {1}, {3}}};
-      policy.zero_grad();
-      trainer.accumulate(policy, one, ref);
-      const auto g = grads_of(policy);
-      // row 0 (context = token 0) holds both responses' logits: ∂/∂θ_v = -βL'(0)(1[v=1] - 1[v=3]).
-      CHECK(g[1] == Approx(beta * g0).margin(1e-12));
-      CHECK(g[3] == Approx(-beta * g0).margin(1e-12));
-      CHECK(g[0] == Approx(0.0).margin(1e-12));
-    }
+    // u f''(u) at u = 1, the derivative of f'(e^Δ) at Δ = 0: 1 for reverse KL, forward KL and α; ½ for JS.
+    const std::pair<const char*, double> divs[] = {{"reverse_kl", 1.0}, {"forward_kl", 1.0}, {"js", 0.5}, {"alpha:0.5", 1.0}};
+    for (const char* loss : loss_names)
+      for (const auto& [div, f2] : divs) {
+        INFO(loss << " x " << div);
+        auto trainer = make_trainer(loss, div);
+        const auto fn = rlhf::parse_preference_loss(loss, 0.2);
+        const double l0 = std::visit([&](const auto& f) { return f.value(0.0, beta); }, fn);
+        const double g0 = std::visit([&](const auto& f) { return f.grad(0.0, beta); }, fn);
+        const auto m = trainer.evaluate(policy, pairs, ref);
+        CHECK(m.loss == Approx(l0).epsilon(1e-12));
+        CHECK(m.margin == Approx(0.0).margin(1e-12));
+        CHECK(m.accuracy == 0.0);
+        // One pair with one-token responses read from table row 0 (context = token 0):
+        // ∂/∂θ_0v = β L'(0) f''(1) (1[v = 1] - 1[v = 3]).
+        const std::vector<preference_example> one{{{0}, {1}, {3}}};
+        policy.zero_grad();
+        trainer.accumulate(policy, one, ref);
+        const auto g = grads_of(policy);
+        CHECK(g[1] == Approx(beta * g0 * f2).margin(1e-12));
+        CHECK(g[3] == Approx(-beta * g0 * f2).margin(1e-12));
+        CHECK(g[0] == Approx(0.0).margin(1e-12));
+      }
   }
   SECTION("reference-free sigmoid: -log σ(β (log π(a_w) - log π(a_l))) averaged") {
     auto cfg = fd_config();

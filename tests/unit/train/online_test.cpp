@@ -197,8 +197,6 @@ TEST_CASE("online RL: bad input is refused with the fix", "[online][train][error
 
 namespace {
 
-using tf_lm = rlhf::transformer<rlhf::backend::eigen, rlhf::lm_head>;
-using tf_value = rlhf::transformer<rlhf::backend::eigen, rlhf::scalar_head>;
 const rlhf::gpt2_config tiny{.vocab_size = 8, .n_positions = 12, .n_embd = 16, .n_layer = 1, .n_head = 2};
 constexpr token_id liked = 3;
 
@@ -224,7 +222,8 @@ std::vector<std::vector<token_id>> random_prompts(std::size_t n, std::uint64_t s
 struct gain {
   double mean = 0, se = 0, kl = 0;
 };
-gain held_out_gain(tf_lm& policy, tf_lm& ref) {
+template <class LM>
+gain held_out_gain(LM& policy, LM& ref) {
   auto prompts = random_prompts(16, 99);
   std::vector<std::vector<token_id>> rows;
   for (const auto& p : prompts)
@@ -269,8 +268,10 @@ rt::rollout_config tiny_config(index_t k) {
 
 }  // namespace
 
-TEST_CASE("online RL on the tiny transformer: PPO, RLOO and GRPO raise the gold reward on held-out prompts",
-          "[online][train][transformer]") {
+TEMPLATE_LIST_TEST_CASE("online RL on the tiny transformer: PPO, RLOO and GRPO raise the gold reward on held-out prompts",
+                        "[online][train][transformer]", rlhf::test::backends) {
+  using tf_lm = rlhf::transformer<TestType, rlhf::lm_head>;
+  using tf_value = rlhf::transformer<TestType, rlhf::scalar_head>;
   tf_lm ref(tiny, 21);
   const auto prompts = random_prompts(32, 7);
   count_reward gold;
@@ -302,7 +303,9 @@ TEST_CASE("online RL on the tiny transformer: PPO, RLOO and GRPO raise the gold 
   CHECK(g.kl < kl_bound);
 }
 
-TEST_CASE("DPO on the tiny transformer raises the gold reward on held-out prompts", "[dpo][train][transformer]") {
+TEMPLATE_LIST_TEST_CASE("DPO on the tiny transformer raises the gold reward on held-out prompts",
+                        "[dpo][train][transformer]", rlhf::test::backends) {
+  using tf_lm = rlhf::transformer<TestType, rlhf::lm_head>;
   tf_lm ref(tiny, 21), policy(tiny, 21);
   count_reward gold;
   // Synthetic preferences: two samples of the reference per prompt, the one with more liked
