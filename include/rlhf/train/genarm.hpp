@@ -153,24 +153,18 @@ class genarm_trainer {
 
   step_output run_batch(Model& m, std::span<const detail::reward_group> groups, std::span<const std::size_t> idx,
                         index_t max_len) const {
-    const data::collate_options opt{.pad_id = config_.reward.pad_id, .max_length = max_len};
-    std::vector<token_batch> micro;
-    std::vector<std::span<const std::size_t>> micro_idx;
-    index_t pairs = 0;
-    for (const std::size_t gi : idx) pairs += static_cast<index_t>(groups[gi].pairs.size());
-    const auto bs = static_cast<std::size_t>(config_.reward.batch_size);
-    for (std::size_t i = 0; i < idx.size(); i += bs) {
-      micro_idx.push_back(idx.subspan(i, std::min(idx.size() - i, bs)));
-      micro.push_back(detail::collate_groups(groups, micro_idx.back(), opt));
-    }
+    const auto split = detail::split_comparisons(groups, idx, config_.reward.batch_size,
+                                                 {.pad_id = config_.reward.pad_id, .max_length = max_len});
+    const auto& micro_idx = split.idx;
+    const index_t pairs = split.pairs;
     step_output out;
     out.tokens = pairs;
-    for (const auto& mb : micro) out.processed_tokens += static_cast<index_t>(xt::sum(mb.lengths)());
+    out.processed_tokens = split.tokens;
     detail::pair_sums sums;
     std::size_t k = 0;
     const double beta_r = config_.beta_r;
     out.loss = accumulate_gradients(
-        m, std::span<const token_batch>(micro), static_cast<double>(pairs),
+        m, std::span<const token_batch>(split.micro), static_cast<double>(pairs),
         [&](const auto& logp, const token_batch& mb, auto& d_out) {
           using T = typename std::remove_cvref_t<decltype(logp)>::value_type;
           const data::response_view rv(mb);

@@ -421,6 +421,28 @@ reward_metrics evaluate_groups(Model& model, std::span<const reward_group> group
   return sums.mean();
 }
 
+/// One optimizer batch groups[idx...] split into micro-batches of batch_size records: the
+/// collated batches, the group indices of each, the comparisons of the whole batch (the
+/// normaliser) and the non-padding tokens run. Shared by every trainer on comparisons.
+struct comparison_batches {
+  std::vector<token_batch> micro;
+  std::vector<std::span<const std::size_t>> idx;
+  index_t pairs = 0;
+  index_t tokens = 0;
+};
+inline comparison_batches split_comparisons(std::span<const reward_group> groups, std::span<const std::size_t> idx,
+                                            index_t batch_size, const data::collate_options& opt) {
+  comparison_batches out;
+  for (const std::size_t gi : idx) out.pairs += static_cast<index_t>(groups[gi].pairs.size());
+  const auto bs = static_cast<std::size_t>(batch_size);
+  for (std::size_t i = 0; i < idx.size(); i += bs) {
+    out.idx.push_back(idx.subspan(i, std::min(idx.size() - i, bs)));
+    out.micro.push_back(collate_groups(groups, out.idx.back(), opt));
+    out.tokens += static_cast<index_t>(xt::sum(out.micro.back().lengths)());
+  }
+  return out;
+}
+
 }  // namespace detail
 
 /// Held-out reward-model metrics of `records` (in order, batch_size records per forward pass,
@@ -562,22 +584,17 @@ class reward_trainer {
       groups = cut;
       idx = cut_idx;
     }
-    const data::collate_options opt{.pad_id = config_.pad_id, .max_length = max_len};
-    std::vector<token_batch> micro;
-    std::vector<std::span<const std::size_t>> micro_idx;
-    index_t pairs = 0;
-    for (const std::size_t gi : idx) pairs += static_cast<index_t>(groups[gi].pairs.size());
-    for (std::size_t i = 0; i < idx.size(); i += static_cast<std::size_t>(config_.batch_size)) {
-      micro_idx.push_back(idx.subspan(i, std::min(idx.size() - i, static_cast<std::size_t>(config_.batch_size))));
-      micro.push_back(detail::collate_groups(groups, micro_idx.back(), opt));
-    }
+    const auto split = detail::split_comparisons(groups, idx, config_.batch_size,
+                                                 {.pad_id = config_.pad_id, .max_length = max_len});
+    const auto& micro_idx = split.idx;
+    const index_t pairs = split.pairs;
     step_output out;
     out.tokens = pairs;
-    for (const auto& mb : micro) out.processed_tokens += static_cast<index_t>(xt::sum(mb.lengths)());
+    out.processed_tokens = split.tokens;
     detail::pair_sums sums;
     std::size_t k = 0;
     out.loss = accumulate_gradients(
-        m, std::span<const token_batch>(micro), static_cast<double>(pairs),
+        m, std::span<const token_batch>(split.micro), static_cast<double>(pairs),
         [&](const auto& values, const token_batch& mb, auto& d_out) {
           using T = typename std::remove_cvref_t<decltype(values)>::value_type;
           const auto r = last_token_values(mb, values);
