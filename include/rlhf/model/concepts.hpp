@@ -91,12 +91,39 @@ concept model_session = requires(S& s, const S& cs, std::span<const std::vector<
   { cs.rows() } -> std::convertible_to<index_t>;
 };
 
+/// A session that search-based decoders can branch and roll back (model_session plus):
+/// - `extend(token_lists)`: appends tokens_lists[b] (possibly empty; the row may be empty) to
+///   every row in ONE pass and returns the output after each extended row's last new token;
+///   `extend(row, tokens)` the same for one row, (1, width);
+/// - `score_candidates(rows, tokens)`: candidate i = (rows[i], tokens[i]) scored as one-token
+///   queries against the rows' prefix caches in one pass, (n, width), rows unchanged;
+/// - `commit_candidates(picks)`: appends scored candidates (at most one per row) without
+///   another pass — ARGS's accepted token costs no reward-model step;
+/// - `copy_row(src, dst)`: row dst becomes a copy of row src (llama.cpp's seq_cp).
+/// Any call that changes the session drops the candidates not yet committed.
+template <class S, class Result>
+concept search_session = model_session<S, Result> &&
+                         requires(S& s, std::span<const std::vector<token_id>> lists, std::span<const token_id> tokens,
+                                  std::span<const index_t> rows, index_t row) {
+                           { s.extend(lists) } -> std::same_as<Result>;
+                           { s.extend(row, tokens) } -> std::same_as<Result>;
+                           { s.score_candidates(rows, tokens) } -> std::same_as<Result>;
+                           s.commit_candidates(rows);
+                           s.copy_row(row, row);
+                         };
+
 /// What every role shares: a vocabulary, a longest sequence, and sessions of result `Result`.
 template <class M, class Result>
 concept sessioned_model = requires(M& m, const M& cm, index_t n) {
   { cm.vocab_size() } -> std::convertible_to<index_t>;
   { cm.max_positions() } -> std::convertible_to<index_t>;
   { m.start_session(n, n) } -> model_session<Result>;
+};
+
+/// A model whose sessions are search sessions (every shipped model; a test double need not be).
+template <class M, class Result>
+concept search_model = sessioned_model<M, Result> && requires(M& m, index_t n) {
+  { m.start_session(n, n) } -> search_session<Result>;
 };
 
 /// A language model: `score(batch)` gives per-token log-probs (B, T) — out(b, t) =

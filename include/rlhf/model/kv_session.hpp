@@ -69,6 +69,7 @@ class kv_session {
                  " outside [0, length = ", lengths_[static_cast<std::size_t>(row)], "] for row ", row,
                  "; a row can only be shortened");
     lengths_[static_cast<std::size_t>(row)] = n;
+    pending_.clear();
   }
 
   /// Starts every row: prompts.size() == rows(), 1 <= prompts[b].size() <= capacity(). One
@@ -100,6 +101,7 @@ class kv_session {
       q_count_[b] = static_cast<std::int32_t>(p.size());
       q_pick_[b] = static_cast<std::int32_t>(b * Tq + static_cast<index_t>(p.size()) - 1);
     }
+    pending_.clear();
     run(rows_, Tq, /*use_cache=*/false, /*write=*/true);
     for (index_t b = 0; b < rows_; ++b) lengths_[b] = static_cast<index_t>(prompts[b].size());
     return publish(rows_, nullptr);
@@ -110,54 +112,124 @@ class kv_session {
   result_type step(std::span<const token_id> tokens) {
     RLHF_EXPECTS(static_cast<index_t>(tokens.size()) == rows_, "step: ", tokens.size(),
                  " tokens for a session of ", rows_, " rows; pass one token per row (negative = skip)");
-    q_tokens_.clear();
-    q_pos_.clear();
-    q_row_.clear();
-    q_len_.clear();
-    q_count_.clear();
-    q_pick_.clear();
-    for (index_t b = 0; b < rows_; ++b) {
-      if (tokens[b] < 0) continue;
-      const index_t len = lengths_[b];
-      RLHF_EXPECTS(len >= 1, "step: row ", b, " has not been prefilled; call prefill first");
-      RLHF_EXPECTS(len < capacity_, "step: row ", b, " is full (", len, " tokens = capacity); ",
-                   "start the session with a larger capacity or truncate the row");
-      q_tokens_.push_back(check_token(tokens[b], "step"));
-      q_pos_.push_back(static_cast<std::int32_t>(len));
-      q_row_.push_back(static_cast<std::int32_t>(b));
-      q_len_.push_back(static_cast<std::int32_t>(len));
-      q_count_.push_back(1);
-      q_pick_.push_back(static_cast<std::int32_t>(q_pick_.size()));
-    }
-    const auto n = static_cast<index_t>(q_row_.size());
-    if (n > 0) run(n, 1, /*use_cache=*/true, /*write=*/true);
-    else out_t_.clear();
-    for (index_t i = 0; i < n; ++i) ++lengths_[q_row_[i]];
-    return publish(rows_, &q_row_);
+    for (index_t b = 0; b < rows_; ++b)
+      if (tokens[b] >= 0)
+        RLHF_EXPECTS(lengths_[b] >= 1, "step: row ", b, " has not been prefilled; call prefill first");
+    return append(
+        [&](index_t b) { return tokens[b] < 0 ? std::span<const token_id>{} : tokens.subspan(b, 1); }, "step");
+  }
+
+  /// Appends tokens[b] (any number, possibly none) to row b in ONE batched pass, each row
+  /// attending its cached prefix (a row may be empty: extending it is its prefill). Returns the
+  /// output after each extended row's last new token, (rows, width); rows given no tokens get 0.
+  /// A CARDS segment is one call, not one per token.
+  result_type extend(std::span<const std::vector<token_id>> tokens) {
+    RLHF_EXPECTS(static_cast<index_t>(tokens.size()) == rows_, "extend: ", tokens.size(),
+                 " token lists for a session of ", rows_, " rows; pass one (possibly empty) list per row");
+    return append([&](index_t b) { return std::span<const token_id>(tokens[b]); }, "extend");
+  }
+  /// extend() of one row: the output after its last new token, (1, width).
+  result_type extend(index_t row, std::span<const token_id> tokens) {
+    check_row(row, "extend");
+    RLHF_EXPECTS(!tokens.empty(), "extend: no tokens for row ", row, "; pass at least one");
+    append([&](index_t b) { return b == row ? tokens : std::span<const token_id>{}; }, "extend");
+    return publish(1, nullptr);
+  }
+
+  /// Makes row `dst` a copy of row `src` (its cached keys/values and length; llama.cpp's
+  /// seq_cp): best-of-N and block-wise CD branch N rows from one prefilled prompt.
+  void copy_row(index_t src, index_t dst) {
+    check_row(src, "copy_row");
+    check_row(dst, "copy_row");
+    pending_.clear();
+    if (src == dst) return;
+    const index_t len = lengths_[src], C = w_.config.n_embd;
+    for (index_t l = 0; l < w_.config.n_layer && len > 0; ++l)
+      for (int kv = 0; kv < 2; ++kv) {
+        const mview c = cache(l, kv);
+        Backend::copy(mview(c.data() + dst * capacity_ * C, {len, C}), cview(c.data() + src * capacity_ * C, {len, C}));
+      }
+    lengths_[dst] = len;
   }
 
   /// The output after appending each candidate to `row`, (k, width), computed as k one-token
   /// queries against the row's one shared prefix cache. The session is not changed.
   result_type score_candidates(index_t row, std::span<const token_id> candidates) {
     check_row(row, "score_candidates");
-    const index_t len = lengths_[static_cast<std::size_t>(row)];
-    const auto k = static_cast<index_t>(candidates.size());
+    RLHF_EXPECTS(!candidates.empty(), "score_candidates: no candidates; pass at least one token");
+    cand_rows_.assign(candidates.size(), row);
+    return score_candidates(std::span<const index_t>(cand_rows_), candidates);
+  }
+
+  /// Scores candidate i = (rows[i], tokens[i]) for every i in ONE batched pass (ARGS/CD at batch
+  /// B: B·k one-token queries, each against its row's shared prefix cache), returning (n, width).
+  /// The rows are not changed, but the candidates' keys and values are kept (appended to those of
+  /// earlier score_candidates calls since the last change to the session), so that
+  /// commit_candidates can append the chosen ones without another pass.
+  result_type score_candidates(std::span<const index_t> rows, std::span<const token_id> tokens) {
+    RLHF_EXPECTS(rows.size() == tokens.size(), "score_candidates: ", rows.size(), " rows for ", tokens.size(),
+                 " candidate tokens; pass one row per candidate");
+    const auto k = static_cast<index_t>(tokens.size());
     RLHF_EXPECTS(k >= 1, "score_candidates: no candidates; pass at least one token");
-    RLHF_EXPECTS(len >= 1, "score_candidates: row ", row, " has not been prefilled; call prefill first");
-    RLHF_EXPECTS(len < capacity_, "score_candidates: row ", row, " is full (", len,
-                 " tokens = capacity); start the session with a larger capacity");
     q_tokens_.resize(static_cast<std::size_t>(k));
-    q_pos_.assign(static_cast<std::size_t>(k), static_cast<std::int32_t>(len));
-    q_row_.assign(static_cast<std::size_t>(k), static_cast<std::int32_t>(row));
-    q_len_.assign(static_cast<std::size_t>(k), static_cast<std::int32_t>(len));
+    q_pos_.resize(static_cast<std::size_t>(k));
+    q_row_.resize(static_cast<std::size_t>(k));
+    q_len_.resize(static_cast<std::size_t>(k));
     q_count_.assign(static_cast<std::size_t>(k), 0);
     q_pick_.resize(static_cast<std::size_t>(k));
     for (index_t i = 0; i < k; ++i) {
-      q_tokens_[i] = check_token(candidates[i], "score_candidates");
+      const index_t row = rows[i];
+      check_row(row, "score_candidates");
+      const index_t len = lengths_[static_cast<std::size_t>(row)];
+      RLHF_EXPECTS(len >= 1, "score_candidates: row ", row, " has not been prefilled; call prefill first");
+      RLHF_EXPECTS(len < capacity_, "score_candidates: row ", row, " is full (", len,
+                   " tokens = capacity); start the session with a larger capacity");
+      q_tokens_[i] = check_token(tokens[i], "score_candidates");
+      q_pos_[i] = q_len_[i] = static_cast<std::int32_t>(len);
+      q_row_[i] = static_cast<std::int32_t>(row);
       q_pick_[i] = static_cast<std::int32_t>(i);
     }
-    run(k, 1, /*use_cache=*/true, /*write=*/false);
+    const index_t first = static_cast<index_t>(pending_.size());
+    reserve_pending(first + k);
+    for (index_t i = 0; i < k; ++i) pending_.push_back(q_row_[i]);
+    run(k, 1, /*use_cache=*/true, /*write=*/false, first);
     return publish(k, nullptr);
+  }
+
+  /// Appends the scored candidates `picks` (indices into the candidates of the score_candidates
+  /// calls since the last change to the session, at most one per row) to their rows, from the
+  /// keys and values kept when they were scored: the same cache as step() with those tokens,
+  /// without running the model. Outputs of the committed positions are the scores already returned.
+  void commit_candidates(std::span<const index_t> picks) {
+    if (picks.empty()) return;
+    const auto m = static_cast<index_t>(picks.size());
+    c_idx_.resize(static_cast<std::size_t>(m));
+    c_row_.resize(static_cast<std::size_t>(m));
+    c_len_.resize(static_cast<std::size_t>(m));
+    c_one_.assign(static_cast<std::size_t>(m), 1);
+    for (index_t j = 0; j < m; ++j) {
+      const index_t p = picks[j];
+      RLHF_EXPECTS(p >= 0 && p < static_cast<index_t>(pending_.size()), "commit_candidates: candidate ", p,
+                   " outside the ", pending_.size(), " candidates scored since the session last changed");
+      const std::int32_t row = pending_[static_cast<std::size_t>(p)];
+      for (index_t i = 0; i < j; ++i)
+        RLHF_EXPECTS(c_row_[i] != row, "commit_candidates: two candidates of row ", row, "; commit one per row");
+      c_idx_[j] = static_cast<std::int32_t>(p);
+      c_row_[j] = row;
+      c_len_[j] = static_cast<std::int32_t>(lengths_[row]);
+    }
+    const index_t C = w_.config.n_embd, P = pending_capacity_;
+    const cidx idx = upload(tokens_, c_idx_), row = upload(row_, c_row_), at = upload(len_, c_len_),
+               one = upload(count_, c_one_);
+    const mview picked = last_.get({m, 1, C});
+    for (index_t l = 0; l < w_.config.n_layer; ++l)
+      for (int kv = 0; kv < 2; ++kv) {
+        const cview src(pending_kv_->view().data() + (2 * l + kv) * P * C, {P, C});
+        Backend::gather_rows(mview(picked.data(), {m, C}), src, idx);
+        Backend::kv_write(cache(l, kv), cview(picked), row, at, one);
+      }
+    for (index_t j = 0; j < m; ++j) ++lengths_[c_row_[j]];
+    pending_.clear();
   }
 
  private:
@@ -187,7 +259,9 @@ class kv_session {
   /// Forward of n query rows of Tq tokens each (q_* host vectors), attending the cached prefix
   /// of q_row_ (when use_cache) and writing the new keys/values back (when write); leaves the
   /// head's output of the q_pick_ positions in out_host_ (n, width).
-  void run(index_t n, index_t Tq, bool use_cache, bool write) {
+  /// With keep_at >= 0 (candidate scoring: Tq = 1, no write) the n queries' keys/values of every
+  /// layer are kept at pending positions keep_at .. keep_at + n.
+  void run(index_t n, index_t Tq, bool use_cache, bool write, index_t keep_at = -1) {
     const index_t C = w_.config.n_embd;
     index_t S = Tq;
     if (use_cache) S += *std::max_element(q_len_.begin(), q_len_.end());
@@ -202,6 +276,11 @@ class kv_session {
       return ca;
     };
     const auto store = [&](index_t l, cview k, cview v) {
+      if (keep_at >= 0) {
+        const index_t P = pending_capacity_;
+        Backend::copy(mview(pending_kv_->view().data() + ((2 * l) * P + keep_at) * C, {n, C}), cview(k.data(), {n, C}));
+        Backend::copy(mview(pending_kv_->view().data() + ((2 * l + 1) * P + keep_at) * C, {n, C}), cview(v.data(), {n, C}));
+      }
       if (!write) return;
       // New keys/values go after each row's cached prefix (prefill: after 0 tokens), only the
       // row's valid tokens (count), never a prompt's padding.
@@ -219,6 +298,61 @@ class kv_session {
     ctx.params = w_.head_params();
     out_t_.resize(static_cast<std::size_t>(n * width_));
     head_.decode(ctx, lnf, std::span<T>(out_t_));
+  }
+
+  /// One batched pass appending tokens_of(b) to every row b that has any (step, extend): the
+  /// new tokens are padded to the longest list, attend the row's cache and are written after it.
+  template <class TokensOf>
+  result_type append(TokensOf&& tokens_of, const char* who) {
+    pending_.clear();
+    index_t Tq = 0;
+    for (index_t b = 0; b < rows_; ++b) {
+      const auto t = tokens_of(b);
+      if (t.empty()) continue;
+      const index_t len = lengths_[b], n = static_cast<index_t>(t.size());
+      RLHF_EXPECTS(len + n <= capacity_, who, ": row ", b, " is full: it would hold ", len + n, " tokens, more than capacity = ",
+                   capacity_, "; start the session with a larger capacity or truncate the row");
+      Tq = std::max(Tq, n);
+    }
+    q_tokens_.clear();
+    q_pos_.clear();
+    q_row_.clear();
+    q_len_.clear();
+    q_count_.clear();
+    q_pick_.clear();
+    for (index_t b = 0; b < rows_; ++b) {
+      const auto t = tokens_of(b);
+      if (t.empty()) continue;
+      const index_t len = lengths_[b], n = static_cast<index_t>(t.size());
+      const auto q = static_cast<index_t>(q_row_.size());
+      for (index_t i = 0; i < Tq; ++i) {
+        q_tokens_.push_back(i < n ? check_token(t[i], who) : 0);
+        q_pos_.push_back(static_cast<std::int32_t>(std::min(len + i, capacity_ - 1)));
+      }
+      q_row_.push_back(static_cast<std::int32_t>(b));
+      q_len_.push_back(static_cast<std::int32_t>(len));
+      q_count_.push_back(static_cast<std::int32_t>(n));
+      q_pick_.push_back(static_cast<std::int32_t>(q * Tq + n - 1));
+    }
+    const auto n = static_cast<index_t>(q_row_.size());
+    if (n > 0) run(n, Tq, /*use_cache=*/true, /*write=*/true);
+    else out_t_.clear();
+    for (index_t i = 0; i < n; ++i) lengths_[q_row_[i]] += q_count_[i];
+    return publish(rows_, &q_row_);
+  }
+
+  /// Grows the kept candidate keys/values to hold n candidates, keeping those already there.
+  void reserve_pending(index_t n) {
+    if (n <= pending_capacity_) return;
+    const index_t C = w_.config.n_embd, L2 = 2 * w_.config.n_layer;
+    const index_t cap = std::max(n, 2 * pending_capacity_);
+    typename Backend::template buffer<T> grown(shape{L2, cap, C});
+    const auto kept = static_cast<index_t>(pending_.size());
+    for (index_t l = 0; l < L2 && kept > 0; ++l)
+      Backend::copy(mview(grown.view().data() + l * cap * C, {kept, C}),
+                    cview(pending_kv_->view().data() + l * pending_capacity_ * C, {kept, C}));
+    pending_kv_.emplace(std::move(grown));
+    pending_capacity_ = cap;
   }
 
   const std::vector<std::int32_t>& zero_vector(index_t n) {
@@ -250,6 +384,13 @@ class kv_session {
   detail::growable<Backend, T> last_;
   detail::growable<Backend, std::int32_t> tokens_, pos_, row_, len_, count_, pick_, zeros_;
   std::vector<std::int32_t> q_tokens_, q_pos_, q_row_, q_len_, q_count_, q_pick_, zero_host_;
+  std::vector<std::int32_t> c_idx_, c_row_, c_len_, c_one_;  // commit_candidates' indices
+  std::vector<index_t> cand_rows_;
+  // Keys/values of the candidates scored since the session last changed: (2L, capacity, C), and
+  // the row of each (its length is unchanged while they are pending).
+  std::optional<typename Backend::template buffer<T>> pending_kv_;
+  index_t pending_capacity_ = 0;
+  std::vector<std::int32_t> pending_;
   std::vector<T> out_t_;
   std::vector<float> out_;
 };

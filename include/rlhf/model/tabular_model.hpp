@@ -535,6 +535,7 @@ class tabular_model<Backend, Head, T>::session {
     std::vector<index_t> ctx(prompts.size());
     for (std::size_t b = 0; b < prompts.size(); ++b) ctx[b] = state_->context_of(prompts[b]);
     for (std::size_t b = 0; b < prompts.size(); ++b) seqs_[b] = prompts[b];
+    pending_.clear();
     write_rows(ctx, std::span<float>(out_));
     return wrap(out_.data(), rows_);
   }
@@ -552,17 +553,14 @@ class tabular_model<Backend, Head, T>::session {
                    b, " is full (capacity ", capacity_, "); open the session with a larger capacity");
       active.push_back(static_cast<index_t>(b));
     }
+    pending_.clear();
     std::vector<index_t> ctx;
     for (index_t b : active) {
       auto& s = seqs_[static_cast<std::size_t>(b)];
       s.push_back(tokens[static_cast<std::size_t>(b)]);
       ctx.push_back(state_->context_of(s));
     }
-    const index_t w = width();
-    std::vector<float> fresh(ctx.size() * static_cast<std::size_t>(w));
-    write_rows(ctx, std::span<float>(fresh));
-    for (std::size_t i = 0; i < active.size(); ++i)
-      std::copy_n(fresh.data() + i * static_cast<std::size_t>(w), w, out_.data() + static_cast<std::size_t>(active[i] * w));
+    scatter_rows(active, ctx);
     return wrap(out_.data(), rows_);
   }
 
@@ -570,17 +568,89 @@ class tabular_model<Backend, Head, T>::session {
   result_type score_candidates(index_t row, std::span<const token_id> candidates) {
     check_row(row, "score_candidates");
     RLHF_EXPECTS(!candidates.empty(), "tabular model: session: score_candidates: no candidates given");
-    std::vector<token_id> prefix = seqs_[static_cast<std::size_t>(row)];
+    std::vector<index_t> rows(candidates.size(), row);
+    return score_candidates(std::span<const index_t>(rows), candidates);
+  }
+
+  /// The output (n, width) after appending tokens[i] to rows[i], for every i; the rows are not
+  /// changed, and the candidates are kept for commit_candidates (see kv_session).
+  result_type score_candidates(std::span<const index_t> rows, std::span<const token_id> tokens) {
+    RLHF_EXPECTS(rows.size() == tokens.size(), "tabular model: session: score_candidates: ", rows.size(),
+                 " rows for ", tokens.size(), " candidate tokens");
+    RLHF_EXPECTS(!tokens.empty(), "tabular model: session: score_candidates: no candidates given");
     std::vector<index_t> ctx;
-    for (token_id c : candidates) {
-      check_token(c, "score_candidates");
-      prefix.push_back(c);
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      check_row(rows[i], "score_candidates");
+      check_token(tokens[i], "score_candidates");
+      auto& prefix = seqs_[static_cast<std::size_t>(rows[i])];
+      prefix.push_back(tokens[i]);
       ctx.push_back(state_->context_of(prefix));
       prefix.pop_back();
+      pending_.emplace_back(rows[i], tokens[i]);
     }
     candidates_.assign(ctx.size() * static_cast<std::size_t>(width()), 0.0f);
     write_rows(ctx, std::span<float>(candidates_));
     return wrap(candidates_.data(), static_cast<index_t>(ctx.size()));
+  }
+
+  /// Appends the scored candidates `picks` (indices into the candidates scored since the session
+  /// last changed, at most one per row) to their rows.
+  void commit_candidates(std::span<const index_t> picks) {
+    std::vector<index_t> seen;
+    for (index_t p : picks) {
+      RLHF_EXPECTS(p >= 0 && p < static_cast<index_t>(pending_.size()), "tabular model: session: commit_candidates: ",
+                   "candidate ", p, " outside the ", pending_.size(), " candidates scored since the session last changed");
+      const auto [row, token] = pending_[static_cast<std::size_t>(p)];
+      RLHF_EXPECTS(std::find(seen.begin(), seen.end(), row) == seen.end(), "tabular model: session: ",
+                   "commit_candidates: two candidates of row ", row, "; commit one per row");
+      seen.push_back(row);
+    }
+    for (index_t p : picks) {
+      const auto [row, token] = pending_[static_cast<std::size_t>(p)];
+      seqs_[static_cast<std::size_t>(row)].push_back(token);
+    }
+    pending_.clear();
+  }
+
+  /// Appends tokens[b] (possibly none) to row b, an empty row included; returns the outputs
+  /// (B, width) after each extended row's last token (other rows keep their previous output).
+  result_type extend(std::span<const std::vector<token_id>> tokens) {
+    RLHF_EXPECTS(static_cast<index_t>(tokens.size()) == rows_, "tabular model: session: extend: ", tokens.size(),
+                 " token lists for a session of ", rows_, " rows");
+    pending_.clear();
+    std::vector<index_t> active, ctx;
+    for (std::size_t b = 0; b < tokens.size(); ++b) {
+      if (tokens[b].empty()) continue;
+      for (token_id t : tokens[b]) check_token(t, "extend");
+      RLHF_EXPECTS(seqs_[b].size() + tokens[b].size() <= static_cast<std::size_t>(capacity_),
+                   "tabular model: session: extend: row ", b, " would exceed its capacity ", capacity_);
+      active.push_back(static_cast<index_t>(b));
+    }
+    for (index_t b : active) {
+      auto& s = seqs_[static_cast<std::size_t>(b)];
+      s.insert(s.end(), tokens[static_cast<std::size_t>(b)].begin(), tokens[static_cast<std::size_t>(b)].end());
+      ctx.push_back(state_->context_of(s));
+    }
+    scatter_rows(active, ctx);
+    return wrap(out_.data(), rows_);
+  }
+  /// extend() of one row: its output after the last new token, (1, width).
+  result_type extend(index_t row, std::span<const token_id> tokens) {
+    check_row(row, "extend");
+    RLHF_EXPECTS(!tokens.empty(), "tabular model: session: extend: no tokens for row ", row);
+    std::vector<std::vector<token_id>> all(static_cast<std::size_t>(rows_));
+    all[static_cast<std::size_t>(row)].assign(tokens.begin(), tokens.end());
+    extend(std::span<const std::vector<token_id>>(all));
+    return wrap(out_.data() + row * width(), 1);
+  }
+
+  /// Makes row `dst` a copy of row `src`.
+  void copy_row(index_t src, index_t dst) {
+    check_row(src, "copy_row");
+    check_row(dst, "copy_row");
+    pending_.clear();
+    seqs_[static_cast<std::size_t>(dst)] = seqs_[static_cast<std::size_t>(src)];
+    std::copy_n(out_.data() + src * width(), width(), out_.data() + dst * width());
   }
 
   /// Rolls `row` back to its first n tokens (0 <= n <= length).
@@ -590,10 +660,19 @@ class tabular_model<Backend, Head, T>::session {
     RLHF_EXPECTS(n >= 0 && n <= static_cast<index_t>(s.size()), "tabular model: session: truncate: n = ", n,
                  " is outside [0, length = ", s.size(), "]");
     s.resize(static_cast<std::size_t>(n));
+    pending_.clear();
   }
 
  private:
   index_t width() const noexcept { return Head::width(state_->config.vocab_size); }
+  // out_ rows `active` = table[ctx].
+  void scatter_rows(std::span<const index_t> active, std::span<const index_t> ctx) {
+    const index_t w = width();
+    std::vector<float> fresh(ctx.size() * static_cast<std::size_t>(w));
+    write_rows(ctx, std::span<float>(fresh));
+    for (std::size_t i = 0; i < active.size(); ++i)
+      std::copy_n(fresh.data() + i * static_cast<std::size_t>(w), w, out_.data() + static_cast<std::size_t>(active[i] * w));
+  }
   result_type wrap(const float* p, index_t n) const {
     const view<const float, host_space> v(p, shape{n, width()});
     if constexpr (std::is_same_v<result_type, logit_rows>) return v;
@@ -633,6 +712,7 @@ class tabular_model<Backend, Head, T>::session {
   std::vector<std::vector<token_id>> seqs_;
   std::vector<float> out_;         // (rows, width)
   std::vector<float> candidates_;  // (k, width)
+  std::vector<std::pair<index_t, token_id>> pending_;  // candidates scored since the last change
   buffer<std::int32_t> idx_{shape{1}};
   buffer<T> rows_buf_{shape{1, 1}};
 };
@@ -654,6 +734,9 @@ static_assert(language_model<tabular_lm<backend::archetype>>);
 static_assert(differentiable_model<tabular_lm<backend::archetype>>);
 static_assert(differentiable_model<tabular_lm<backend::archetype, double>>);
 static_assert(model_session<tabular_lm<backend::archetype>::session, logit_rows>);
+static_assert(search_model<tabular_lm<backend::archetype>, logit_rows>);
+static_assert(search_model<tabular_value_model<backend::archetype>, value_rows>);
+static_assert(search_model<tabular_token_reward_model<backend::archetype>, token_reward_rows>);
 static_assert(value_model<tabular_value_model<backend::archetype>>);
 static_assert(!language_model<tabular_value_model<backend::archetype>>);
 static_assert(differentiable_model<tabular_value_model<backend::archetype>>);

@@ -417,6 +417,9 @@ static_assert(!value_model<conformance_transformer<token_reward_head>>);
 static_assert(model_session<kv_session<conformance_backend, lm_head, float>, logit_rows>);
 static_assert(model_session<kv_session<conformance_backend, scalar_head, float>, value_rows>);
 static_assert(model_session<kv_session<conformance_backend, token_reward_head, float>, token_reward_rows>);
+static_assert(search_session<kv_session<conformance_backend, lm_head, float>, logit_rows>);
+static_assert(search_session<kv_session<conformance_backend, scalar_head, float>, value_rows>);
+static_assert(search_session<kv_session<conformance_backend, token_reward_head, float>, token_reward_rows>);
 }  // namespace detail
 
 }  // namespace rlhf

@@ -112,7 +112,92 @@ void check_session_matches_forward() {
   }
 }
 
+/// The search calls (extend, copy_row, batched score_candidates + commit_candidates) leave the
+/// session exactly where recomputation from scratch would: every later output equals a forward.
+template <class Backend, class Head>
+void check_search_session_matches_forward() {
+  rlhf::transformer<Backend, Head> m(session_config(), 23);
+  std::vector<float> p(static_cast<std::size_t>(m.parameter_count()));
+  rlhf::counter_rng rng(5, 5);
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(0.15 * rng.normal(i));
+  Backend::from_host(m.parameters(), std::span<const float>(p));
+  const rlhf::index_t width = std::is_same_v<Head, rlhf::scalar_head> ? 1 : m.vocab_size();
+  using ids_t = std::vector<rlhf::token_id>;
+
+  auto s = m.start_session(4, 20);
+  std::vector<std::vector<int>> rows(4);
+  // extend on empty rows is their prefill; ragged lists, one row left empty.
+  auto out = s.extend(std::vector<ids_t>{{3, 17, 5}, {}, {8, 1, 2, 2, 9}, {30}});
+  rows[0] = {3, 17, 5};
+  rows[2] = {8, 1, 2, 2, 9};
+  rows[3] = {30};
+  CHECK(s.length(1) == 0);
+  for (rlhf::index_t r : {0, 2, 3}) require_close(row_of(out, r, width), reference_next(m, rows[r]));
+  // A multi-token extension of cached rows (a CARDS segment) in one pass.
+  out = s.extend(std::vector<ids_t>{{4, 4}, {}, {36}, {1, 2, 3, 4}});
+  for (auto [r, add] : {std::pair{0, std::vector<int>{4, 4}}, {2, {36}}, {3, {1, 2, 3, 4}}}) {
+    rows[r].insert(rows[r].end(), add.begin(), add.end());
+    require_close(row_of(out, r, width), reference_next(m, rows[r]));
+  }
+  out = s.extend(0, ids_t{7});
+  rows[0].push_back(7);
+  require_close(row_of(out, 0, width), reference_next(m, rows[0]));
+  // copy_row: row 1 branches from row 2, then both continue differently.
+  s.copy_row(2, 1);
+  rows[1] = rows[2];
+  CHECK(s.length(1) == s.length(2));
+  out = s.step(ids_t{-1, 11, 12, -1});
+  rows[1].push_back(11);
+  rows[2].push_back(12);
+  require_close(row_of(out, 1, width), reference_next(m, rows[1]));
+  require_close(row_of(out, 2, width), reference_next(m, rows[2]));
+  // Candidates of three rows in two calls; commit one of each of two rows without a pass.
+  const std::vector<rlhf::index_t> cand_rows{0, 0, 2, 2, 2};
+  const ids_t cands{5, 6, 20, 21, 22};
+  const auto scored = s.score_candidates(std::span<const rlhf::index_t>(cand_rows), std::span<const rlhf::token_id>(cands));
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    auto ids = rows[cand_rows[i]];
+    ids.push_back(cands[i]);
+    require_close(row_of(scored, static_cast<rlhf::index_t>(i), width), reference_next(m, ids));
+  }
+  const auto more = s.score_candidates(3, ids_t{9, 10});
+  for (int i = 0; i < 2; ++i) {
+    auto ids = rows[3];
+    ids.push_back(9 + i);
+    require_close(row_of(more, i, width), reference_next(m, ids));
+  }
+  s.commit_candidates(std::vector<rlhf::index_t>{3, 6, 1});  // row 2 takes 21, row 3 takes 10, row 0 takes 6
+  rows[2].push_back(21);
+  rows[3].push_back(10);
+  rows[0].push_back(6);
+  CHECK(s.length(0) == static_cast<rlhf::index_t>(rows[0].size()));
+  CHECK(s.length(2) == static_cast<rlhf::index_t>(rows[2].size()));
+  // The committed keys/values are the ones a step would have written: later outputs agree.
+  out = s.step(ids_t{2, 3, 4, 5});
+  for (rlhf::index_t r = 0; r < 4; ++r) {
+    rows[r].push_back(static_cast<int>(r + 2));
+    require_close(row_of(out, r, width), reference_next(m, rows[r]));
+  }
+  // Bad input: a commit after a change, two picks of one row, an over-long extension.
+  using Catch::Matchers::Contains;
+  s.score_candidates(0, ids_t{1, 2});
+  CHECK_THROWS_WITH(s.commit_candidates(std::vector<rlhf::index_t>{0, 1}), Contains("two candidates of row 0"));
+  s.truncate(1, 2);
+  CHECK_THROWS_WITH(s.commit_candidates(std::vector<rlhf::index_t>{0}), Contains("outside the 0 candidates"));
+  CHECK_THROWS_WITH(s.extend(0, ids_t(20, 1)), Contains("capacity"));
+  CHECK_THROWS_WITH(s.extend(std::vector<ids_t>{{1}}), Contains("one (possibly empty) list per row"));
+  CHECK_THROWS_WITH(s.copy_row(0, 4), Contains("row 4 outside"));
+}
+
 }  // namespace
+
+TEMPLATE_LIST_TEST_CASE("kv_session search calls equal recomputation: extend, copy_row, score and commit candidates",
+                        "[model][transformer][session]", rlhf::test::backends) {
+  using Backend = TestType;
+  SECTION("lm_head logits") { check_search_session_matches_forward<Backend, rlhf::lm_head>(); }
+  SECTION("scalar_head values") { check_search_session_matches_forward<Backend, rlhf::scalar_head>(); }
+  SECTION("token_reward_head rewards") { check_search_session_matches_forward<Backend, rlhf::token_reward_head>(); }
+}
 
 TEMPLATE_LIST_TEST_CASE("kv_session outputs equal full forwards: prefill, steps, candidates, truncate",
                         "[model][transformer][session]", rlhf::test::backends) {
