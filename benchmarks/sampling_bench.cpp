@@ -151,7 +151,7 @@ void BM_generate_tiny_gpt(benchmark::State& st) {
   for (auto _ : st) {
     const auto r = generate(lm, std::span<const std::vector<token_id>>(prompts), sampler, opt);
     tokens += r.stats.new_tokens;
-    calls += r.stats.lm_calls;
+    calls += r.stats.lm_passes;
   }
   st.SetItemsProcessed(tokens);
   st.counters["tokens/s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsRate);

@@ -102,7 +102,7 @@ int run_generate(const generate_options& o) {
   std::fprintf(stderr, "rlhf generate: %zu prompts, %lld tokens in %.2fs (%.0f tokens/s, %lld batched LM calls) -> %s\n",
                prompts.size(), static_cast<long long>(result.stats.new_tokens), result.stats.seconds,
                result.stats.seconds > 0 ? static_cast<double>(result.stats.new_tokens) / result.stats.seconds : 0.0,
-               static_cast<long long>(result.stats.lm_calls), o.out.c_str());
+               static_cast<long long>(result.stats.lm_passes), o.out.c_str());
   return 0;
 }
 

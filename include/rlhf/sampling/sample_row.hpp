@@ -33,20 +33,22 @@ struct token_sample {
   double kept_mass = 1.0;
 };
 
-/// Samples one token from one row of raw logits (V): fills `work` with ids 0..V-1, sets the
-/// logits of `banned` ids to -inf (EOS before min_new_tokens), runs the sampler.
+/// Samples one token from guided candidates: `work` holds the ids in play with the logits a
+/// guidance computed from the model's (ARGS, FaRMA, GenARM, or the model's own for plain
+/// sampling); `logits` is the model's raw row (V), from which model_logprob and kept_mass are
+/// computed, so guidance never corrupts log π. Ids in `banned` present in `work` get -inf.
 /// @throws rlhf::numerical_error on NaN/+inf logits; rlhf::invalid_argument on a banned id
 ///         outside [0, V).
 template <sampler S>
-token_sample sample_row(S& s, std::span<const float> logits, candidates& work, const counter_rng& rng,
-                        std::uint64_t counter, std::span<const token_id> banned = {}) {
-  work.assign(logits);
+token_sample sample_guided(S& s, std::span<const float> logits, candidates& work, const counter_rng& rng,
+                           std::uint64_t counter, std::span<const token_id> banned = {}) {
   if (!banned.empty()) {
     auto l = work.logits();
     for (token_id b : banned) {
-      RLHF_EXPECTS(b >= 0 && static_cast<std::size_t>(b) < l.size(), "sample_row: banned id ", b,
-                   " is outside the vocabulary [0, ", l.size(), ")");
-      l[static_cast<std::size_t>(b)] = -std::numeric_limits<float>::infinity();
+      RLHF_EXPECTS(b >= 0 && static_cast<std::size_t>(b) < logits.size(), "sample_row: banned id ", b,
+                   " is outside the vocabulary [0, ", logits.size(), ")");
+      const index_t i = work.locate(b);
+      if (i >= 0) l[static_cast<std::size_t>(i)] = -std::numeric_limits<float>::infinity();
     }
   }
   const double lse = math::logsumexp(logits);
@@ -64,6 +66,17 @@ token_sample sample_row(S& s, std::span<const float> logits, candidates& work, c
       kept += std::exp(static_cast<double>(logits[static_cast<std::size_t>(ids[i])]) - lse);
   out.kept_mass = std::min(kept, 1.0);
   return out;
+}
+
+/// Samples one token from one row of raw logits (V): fills `work` with ids 0..V-1, sets the
+/// logits of `banned` ids to -inf (EOS before min_new_tokens), runs the sampler.
+/// @throws rlhf::numerical_error on NaN/+inf logits; rlhf::invalid_argument on a banned id
+///         outside [0, V).
+template <sampler S>
+token_sample sample_row(S& s, std::span<const float> logits, candidates& work, const counter_rng& rng,
+                        std::uint64_t counter, std::span<const token_id> banned = {}) {
+  work.assign(logits);
+  return sample_guided(s, logits, work, rng, counter, banned);
 }
 
 }  // namespace rlhf::sampling

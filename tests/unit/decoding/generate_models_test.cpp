@@ -100,8 +100,8 @@ TEMPLATE_LIST_TEST_CASE("generate on the tiny transformer: batch-invariant token
         REQUIRE(r.sequences[i].model_logprobs[t] == Approx(runs[0].sequences[i].model_logprobs[t]).margin(1e-4));
     }
   // One prefill + at most 9 steps per chunk of rows.
-  REQUIRE(runs[0].stats.lm_calls <= 7 * 10);
-  REQUIRE(runs[2].stats.lm_calls <= 10);
+  REQUIRE(runs[0].stats.lm_passes <= 7 * 10);
+  REQUIRE(runs[2].stats.lm_passes <= 10);
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     const auto& g = runs[0].sequences[i];
     const auto scored = lm.score(as_batch(prompts[i], g.tokens));

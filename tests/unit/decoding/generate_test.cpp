@@ -115,7 +115,7 @@ TEST_CASE("generate reports model and sampling log-probs per token", "[decoding]
   const auto again = generate(lm, prompts, sampling::any_sampler::parse("top_k=5,temperature=0.8"), opt);
   for (std::size_t i = 0; i < prompts.size(); ++i) REQUIRE(again.sequences[i].tokens == r.sequences[i].tokens);
   // Accounting: 2 chunks × (1 prefill + 5 steps); no step after the last token.
-  REQUIRE(r.stats.lm_calls == 12);
+  REQUIRE(r.stats.lm_passes == 12);
   REQUIRE(r.stats.new_tokens == 24);
   REQUIRE(r.stats.seconds >= 0.0);
 }
@@ -132,7 +132,7 @@ TEST_CASE("EOS, stop tokens and min_new_tokens", "[decoding][generate]") {
       REQUIRE(g.tokens == std::vector<token_id>{3});
       REQUIRE(g.finish == finish_reason::eos);
     }
-    REQUIRE(r.stats.lm_calls == 1);  // everything finished after prefill
+    REQUIRE(r.stats.lm_passes == 1);  // everything finished after prefill
     opt.min_new_tokens = 4;
     r = generate(lm, std::span<const std::vector<token_id>>(prompts), greedy, opt);
     for (const auto& g : r.sequences) {
