@@ -14,6 +14,7 @@
 // (usage_error for bad options) without the command's name; the caller prefixes it once.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,11 @@ struct generate_options {
   std::filesystem::path model, prompts, out;
   std::string sampler = "temperature=1";
   std::string guide = "none";
+  std::filesystem::path reward;      ///< the guide's reward model directory
+  // Guide options: unset unless given, so that one given to a guide that has no use for it is an error.
+  std::optional<double> w, beta, entropy_threshold, target_reward, alpha, soft_temperature;
+  std::optional<std::int64_t> k, segment_min, segment_max, max_rejections, blocks, block_len, n;
+  std::optional<std::string> acceptance;
   std::int64_t max_new_tokens = 48;  ///< also limited by the model's n_positions (checked in run)
   std::int64_t min_new_tokens = 0;   ///< <= max_new_tokens (checked in run)
   std::vector<std::string> stop;     ///< stop strings; empty ones are ignored

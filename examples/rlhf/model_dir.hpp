@@ -76,6 +76,16 @@ model_and_tokenizer<Head> open_model(const std::filesystem::path& dir, rlhf::hea
   return {std::move(model), std::move(tokenizer)};
 }
 
+/// beta_r of the last GenARM run in a model's history (1 if none): its reward is
+/// beta_r * sum_t log pi_r(a_t | s, a<t).
+inline double genarm_beta_r(const rlhf::model_info& info) {
+  double beta_r = 1.0;
+  for (const auto& run : info.history)
+    if (run.is_object() && run.value("kind", "") == "genarm" && run.contains("beta_r") && run["beta_r"].is_number())
+      beta_r = run["beta_r"].get<double>();
+  return beta_r;
+}
+
 /// open_model for a policy (an lm-head model).
 inline model_and_tokenizer<rlhf::lm_head> open_policy(const std::filesystem::path& dir) {
   return open_model<rlhf::lm_head>(dir, rlhf::head_kind::lm);

@@ -41,15 +41,6 @@ namespace {
 /// r(s, a) of every row of `batch` by the model of the directory's head kind.
 using score_fn = std::function<xt::xtensor<double, 1>(const rlhf::token_batch&)>;
 
-/// beta_r of the last GenARM run in a model's history (1 if none).
-double genarm_beta_r(const rlhf::model_info& info) {
-  double beta_r = 1.0;
-  for (const auto& run : info.history)
-    if (run.is_object() && run.value("kind", "") == "genarm" && run.contains("beta_r") && run["beta_r"].is_number())
-      beta_r = run["beta_r"].get<double>();
-  return beta_r;
-}
-
 }  // namespace
 
 int run_score(const score_options& o) {

@@ -249,6 +249,45 @@ for r in a:
     assert 1 <= r["stats"]["new_tokens"] <= 20
 assert [r["completion_ids"] for r in a] == [r["completion_ids"] for r in b]
 P
+# Reward-guided decoding: every guide from the CLI, its reward model of the right head, its calls counted.
+guides=("args:r1:--k 4" "pargs:rp:" "cd:rv:--k 3 --w 2" "cd-block:rv:--blocks 3 --block-len 4" "farma:rt:--w 0.5"
+        "genarm:rg:--beta 0.5" "cards:r1:--segment-min 2 --segment-max 6 --target-reward 0 --max-rejections 3" "bon:rv:--n 3")
+for spec in "${guides[@]}"; do
+  IFS=: read -r guide rm extra <<<"$spec"
+  # shellcheck disable=SC2086
+  expect_exit 0 "generate-$guide" "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" \
+    --out "$work/guided-$guide.jsonl" --guide "$guide" --reward "$work/$rm" $extra --max-new-tokens 12 --batch-size 3 --seed 3
+done
+python3 - "$work" <<'P' && ok || bad "generate --guide: output / calls per method"
+import json, math, sys
+w = sys.argv[1]
+for guide in ("args", "pargs", "cd", "cd-block", "farma", "genarm", "cards", "bon"):
+    rows = [json.loads(l) for l in open(f"{w}/guided-{guide}.jsonl")]
+    assert len(rows) == 4, guide
+    for r in rows:
+        s = r["stats"]
+        T = s["new_tokens"]
+        assert T == len(r["completion_ids"]) and 1 <= T <= 12, (guide, r)
+        want = {"args": 4 * T, "pargs": 10 * T, "cd": 3 * T, "farma": T, "genarm": T, "bon": 3,
+                "cd-block": 3 * math.ceil(T / 4)}
+        if guide in want: assert s["rm_calls"] == want[guide], (guide, s)
+        if guide == "cards":
+            assert s["kl_to_ref"] is None and s["rm_calls"] >= 2 and s["lm_calls"] >= T, s
+        else:
+            assert isinstance(s["kl_to_ref"], float), (guide, s)
+        if guide in ("args", "pargs", "cd", "farma", "genarm"): assert s["lm_calls"] == T, (guide, s)
+        if guide == "bon": assert abs(s["kl_to_ref"] - (math.log(3) - 2 / 3)) < 1e-9 and s["lm_calls"] >= T, s
+        assert s["seconds"] >= 0 and s["lm_passes"] >= 1 and s["rm_passes"] >= 1, s
+P
+g=(generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x")
+expect_exit 2 guide-needs-reward "needs --reward" -- "$rlhf" "${g[@]}" --guide args
+expect_exit 2 guide-none-no-reward "--guide none uses no reward model" -- "$rlhf" "${g[@]}" --reward "$work/r1"
+expect_exit 2 guide-wrong-head "needs a token head" -- "$rlhf" "${g[@]}" --guide farma --reward "$work/r1"
+expect_exit 2 guide-foreign-option "--k: not an option of --guide farma" -- "$rlhf" "${g[@]}" --guide farma --reward "$work/rt" --k 3
+expect_exit 2 guide-vocab-mismatch "vocabulary mismatch" -- "$rlhf" "${g[@]}" --guide genarm --reward "$work/mn"
+expect_exit 2 guide-unknown "--guide: value beam not one of" -- "$rlhf" "${g[@]}" --guide beam --reward "$work/r1"
+expect_exit 2 guide-bad-k "--k: value 0 not in range" -- "$rlhf" "${g[@]}" --guide args --reward "$work/r1" --k 0
+expect_exit 2 guide-segments "--segment-max" -- "$rlhf" "${g[@]}" --guide cards --reward "$work/r1" --segment-min 8 --segment-max 2
 expect_exit 0 logprobs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/d/sft_eval.jsonl" --out "$work/lp.jsonl"
 printf '{"prompt":"Review of x:","chosen":" it is good.","rejected":" it is bad."}\n' >"$work/pref.jsonl"
 expect_exit 0 logprobs-pairs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/pref.jsonl" --out "$work/lp2.jsonl"
