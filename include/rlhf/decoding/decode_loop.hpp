@@ -153,7 +153,7 @@ concept has_static_vocab = requires {
 };
 namespace detail {
 template <class A, class B>
-consteval bool same_static_vocab() {
+constexpr bool same_static_vocab() {
   if constexpr (has_static_vocab<A> && has_static_vocab<B>) return A::static_vocab_size == B::static_vocab_size;
   else return true;
 }
