@@ -268,6 +268,23 @@ auto prefill_copies(Session& s, std::span<const std::vector<token_id>> prompts, 
   return s.prefill(prompts);
 }
 
+/// Appends the continuing rows' tokens (negative: the row finished) to a reward model's session
+/// and takes its next output into `out`, counting the pass for each row that took part (FaRMA,
+/// GenARM: one reward-model step per token). Nothing runs when no row continues.
+template <class Session, class Result>
+void step_reward_rows(Session& s, std::span<const token_id> next, std::span<sequence_stats> stats, index_t& passes,
+                      Result& out) {
+  bool any = false;
+  for (std::size_t b = 0; b < next.size(); ++b)
+    if (next[b] >= 0) {
+      any = true;
+      ++stats[b].rm_passes;
+    }
+  if (!any) return;
+  out = s.step(next);
+  ++passes;
+}
+
 /// One step of guidance for the active rows of a batch: the LM's next-token logits (bans of
 /// min_new_tokens already applied) in, each row's guided candidates out.
 struct guide_step {

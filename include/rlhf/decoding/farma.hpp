@@ -62,16 +62,9 @@ class farma {
 
   /// Steps the reward model with the continuing rows' tokens: R for their next token.
   void advance(std::span<const token_id> next, std::span<sequence_stats> stats) {
-    bool any = false;
-    for (std::size_t b = 0; b < next.size(); ++b)
-      if (next[b] >= 0) {
-        any = true;
-        ++stats[b].rm_passes;
-      }
-    if (!any) return;
-    rewards_ = session_->step(next);
-    ++passes_;
+    detail::step_reward_rows(*session_, next, stats, passes_, rewards_);
   }
+
 
  private:
   TRM* rm_;

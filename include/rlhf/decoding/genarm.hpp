@@ -67,16 +67,9 @@ class genarm {
   }
 
   void advance(std::span<const token_id> next, std::span<sequence_stats> stats) {
-    bool any = false;
-    for (std::size_t b = 0; b < next.size(); ++b)
-      if (next[b] >= 0) {
-        any = true;
-        ++stats[b].rm_passes;
-      }
-    if (!any) return;
-    logits_r_ = session_->step(next);
-    ++passes_;
+    detail::step_reward_rows(*session_, next, stats, passes_, logits_r_);
   }
+
 
  private:
   RLM* rm_;
