@@ -266,7 +266,7 @@ struct method_row {
   std::string method, llm;
   double gold_mean = 0, gold_se = 0, learned_mean = 0, distinct_2 = 0, nll = 0;
   std::optional<double> kl;
-  double lm_calls = 0, rm_calls = 0, seconds = 0, tokens = 0;
+  double lm_calls = 0, rm_calls = 0, seconds = 0, tokens = 0;  ///< calls and tokens per response
   std::size_t n = 0;
 };
 
@@ -338,6 +338,7 @@ method_row summarise(const std::string& method, const std::string& llm, const fs
   const double n = std::max<double>(1, static_cast<double>(row.n));
   row.lm_calls /= n;
   row.rm_calls /= n;
+  row.tokens /= n;
   row.seconds = wall_seconds;
   return row;
 }
@@ -354,7 +355,7 @@ json row_json(const method_row& r) {
           {"ref_nll", r.nll},
           {"lm_calls", r.lm_calls},
           {"rm_calls", r.rm_calls},
-          {"tokens", r.tokens / std::max<double>(1, static_cast<double>(r.n))},
+          {"tokens", r.tokens},
           {"seconds", r.seconds}};
 }
 
@@ -719,6 +720,7 @@ int run_pipeline(const pipeline_options& o) {
     m.nll = r["ref_nll"];
     m.lm_calls = r["lm_calls"];
     m.rm_calls = r["rm_calls"];
+    m.tokens = r["tokens"];
     m.seconds = r["seconds"];
     rows.push_back(m);
   }
