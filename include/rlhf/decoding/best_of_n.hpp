@@ -69,9 +69,7 @@ class best_of_n_decoder {
     last_rewards_.clear();
     generate_result result;
     result.sequences.resize(prompts.size());
-    const auto batch = static_cast<std::size_t>(opt.batch_size);
-    for (std::size_t first = 0; first < prompts.size(); first += batch) {
-      const auto chunk = prompts.subspan(first, std::min(batch, prompts.size() - first));
+    detail::for_each_batch(prompts, opt, [&](std::span<const std::vector<token_id>> chunk, std::size_t first) {
       const auto rows = static_cast<index_t>(chunk.size()) * n;
       const index_t capacity = detail::batch_capacity(chunk, opt);
       const auto t0 = std::chrono::steady_clock::now();
@@ -109,7 +107,7 @@ class best_of_n_decoder {
         result.stats.new_tokens += g.stats.new_tokens;
         last_rewards_.push_back(reward[best]);
       }
-    }
+    });
     result.stats.seconds = detail::seconds_since(start);
     return result;
   }

@@ -53,9 +53,7 @@ class block_cd_decoder {
     const index_t K = opt_.blocks, M = opt_.block_len;
     generate_result result;
     result.sequences.resize(prompts.size());
-    const auto batch = static_cast<std::size_t>(opt.batch_size);
-    for (std::size_t first = 0; first < prompts.size(); first += batch) {
-      const auto chunk = prompts.subspan(first, std::min(batch, prompts.size() - first));
+    detail::for_each_batch(prompts, opt, [&](std::span<const std::vector<token_id>> chunk, std::size_t first) {
       const auto P = static_cast<index_t>(chunk.size());
       const index_t rows = P * K;
       const index_t capacity = detail::batch_capacity(chunk, opt);
@@ -122,7 +120,7 @@ class block_cd_decoder {
         g.stats.kl_to_ref = static_cast<double>(n_blocks[p]) * best_of_n_kl(K);
         result.stats.new_tokens += g.stats.new_tokens;
       }
-    }
+    });
     result.stats.seconds = detail::seconds_since(start);
     return result;
   }

@@ -99,11 +99,9 @@ class cards_decoder {
     generate_result result;
     result.sequences.resize(prompts.size());
     trace_.assign(prompts.size(), {});
-    const auto batch = static_cast<std::size_t>(opt.batch_size);
-    for (std::size_t first = 0; first < prompts.size(); first += batch) {
-      const auto chunk = prompts.subspan(first, std::min(batch, prompts.size() - first));
+    detail::for_each_batch(prompts, opt, [&](std::span<const std::vector<token_id>> chunk, std::size_t first) {
       run_batch(chunk, first, opt, result);
-    }
+    });
     result.stats.seconds = detail::seconds_since(start);
     return result;
   }

@@ -204,6 +204,14 @@ inline index_t batch_capacity(std::span<const std::vector<token_id>> prompts, co
   return capacity;
 }
 
+/// Calls f(chunk, first) for the prompts in batches of opt.batch_size (first: the chunk's first prompt index).
+template <class F>
+void for_each_batch(std::span<const std::vector<token_id>> prompts, const generate_options& opt, F&& f) {
+  const auto batch = static_cast<std::size_t>(opt.batch_size);
+  for (std::size_t first = 0; first < prompts.size(); first += batch)
+    f(prompts.subspan(first, std::min(batch, prompts.size() - first)), first);
+}
+
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -47,9 +47,7 @@ class guided_decoder {
     detail::check_reward_positions(prompts, guidance_.max_positions(), opt, "guided_decoder");
     generate_result result;
     result.sequences.resize(prompts.size());
-    const auto batch = static_cast<std::size_t>(opt.batch_size);
-    for (std::size_t first = 0; first < prompts.size(); first += batch) {
-      const auto chunk = prompts.subspan(first, std::min(batch, prompts.size() - first));
+    detail::for_each_batch(prompts, opt, [&](std::span<const std::vector<token_id>> chunk, std::size_t first) {
       const auto rows = static_cast<index_t>(chunk.size());
       const index_t capacity = detail::batch_capacity(chunk, opt);
       const auto t0 = std::chrono::steady_clock::now();
@@ -75,7 +73,7 @@ class guided_decoder {
       }
       result.stats.lm_passes += d.passes();
       result.stats.rm_passes += guidance_.passes() - rm_before;
-    }
+    });
     result.stats.seconds = detail::seconds_since(start);
     return result;
   }
