@@ -24,82 +24,23 @@
 #include <rlhf/train/ppo.hpp>
 #include <rlhf/train/rloo.hpp>
 
+#include "bandit.hpp"
+
 namespace {
 
 using backend = rlhf::backend::default_backend;
-using lm_t = rlhf::tabular_lm<backend>;
+using bandit = example::bandit<backend>;
+using lm_t = bandit::lm_t;
 using critic_t = rlhf::tabular_critic<backend>;
 namespace rt = rlhf::train;
 
 constexpr rlhf::index_t prompts = 3, actions = 6;
 constexpr double beta = 0.5;
 
-/// A preference with its exact probability P(chosen ≻ rejected) (a soft label).
-struct soft_pair {
-  std::vector<rlhf::token_id> prompt_ids, chosen_ids, rejected_ids;
-  double probability = 1.0;
-};
-
-struct bandit {
-  std::vector<std::vector<double>> reward, ref;  // (prompts, actions): r and log π_ref
-
-  static lm_t make_lm() {
-    return lm_t({.vocab_size = actions, .context = rlhf::tabular_context::bandit, .n_contexts = prompts,
-                 .max_positions = 4});
-  }
-  lm_t reference() const {
-    lm_t m = make_lm();
-    xt::xtensor<float, 2> table = xt::zeros<float>({std::size_t(prompts), std::size_t(actions)});
-    for (rlhf::index_t s = 0; s < prompts; ++s)
-      for (rlhf::index_t a = 0; a < actions; ++a) table(s, a) = static_cast<float>(ref[s][a]);
-    m.set_logits_table(table);
-    return m;
-  }
-  /// log π(·|s) of a policy, in double.
-  static std::vector<double> row(const lm_t& m, rlhf::index_t s) {
-    const auto t = m.logits_table();
-    std::vector<double> r(static_cast<std::size_t>(actions));
-    for (rlhf::index_t a = 0; a < actions; ++a) r[a] = t(s, a);
-    const double lse = rlhf::math::logsumexp(std::span<const double>(r));
-    for (double& x : r) x -= lse;
-    return r;
-  }
-  /// max over prompts of KL(π(·|s) ‖ target(s)).
-  template <class Target>
-  double kl_to(const lm_t& m, Target&& target) const {
-    double worst = 0.0;
-    for (rlhf::index_t s = 0; s < prompts; ++s)
-      worst = std::max(worst, rlhf::divergences::reverse_kl{}.value(row(m, s), target(s)));
-    return worst;
-  }
-  std::vector<double> optimum(rlhf::index_t s) const { return rlhf::kl_optimum(ref[s], reward[s], beta).log_probs; }
-};
-
-bandit make_bandit() {
-  bandit b;
-  const rlhf::counter_rng rng(2024, 1);
-  std::uint64_t c = 0;
-  b.reward.assign(prompts, std::vector<double>(actions));
-  b.ref.assign(prompts, std::vector<double>(actions));
-  for (rlhf::index_t s = 0; s < prompts; ++s) {
-    for (rlhf::index_t a = 0; a < actions; ++a) {
-      b.reward[s][a] = 2.0 * rng.uniform(c++) - 1.0;
-      b.ref[s][a] = 0.8 * rng.normal(c++);
-    }
-    const double lse = rlhf::math::logsumexp(std::span<const double>(b.ref[s]));
-    for (double& x : b.ref[s]) x -= lse;
-  }
-  return b;
-}
-
 /// DPO with divergence `div` on every pair (a, b) of every prompt, labelled by P(a ≻ b).
 template <class Div>
 lm_t run_dpo(const bandit& b, Div div) {
-  std::vector<soft_pair> pairs;
-  for (rlhf::token_id s = 0; s < prompts; ++s)
-    for (rlhf::token_id x = 0; x < actions; ++x)
-      for (rlhf::token_id y = x + 1; y < actions; ++y)
-        pairs.push_back({{s}, {x}, {y}, 1.0 / (1.0 + std::exp(b.reward[s][y] - b.reward[s][x]))});
+  const auto pairs = b.exact_pairs();
   lm_t policy = b.reference(), ref = b.reference();
   rt::dpo_trainer<lm_t, rlhf::loss::sigmoid, Div> trainer(
       {.optimizer = {.lr = 0.05, .min_lr = 1e-4, .max_grad_norm = 0.0},
@@ -126,14 +67,11 @@ rt::rollout_config online_config(rlhf::index_t prompts_per_rollout, rlhf::index_
 }  // namespace
 
 int main() {
-  const bandit b = make_bandit();
+  const bandit b = bandit::make(prompts, actions);
   const auto sampler = rlhf::sampling::any_sampler::parse("");
-  std::vector<std::vector<rlhf::token_id>> prompt_ids;
-  for (rlhf::token_id s = 0; s < prompts; ++s) prompt_ids.push_back({s});
-  const auto gold = [&](std::span<const rlhf::token_id> p, std::span<const rlhf::token_id> r) {
-    return b.reward[p[0]][r[0]];
-  };
-  const auto optimum = [&](rlhf::index_t s) { return b.optimum(s); };
+  const auto prompt_ids = b.prompt_ids();
+  const auto gold = b.gold();
+  const auto optimum = [&](rlhf::index_t s) { return b.optimum(s, beta); };
   nlohmann::json result;
 
   // DPO, every divergence: each against the closed form of its own divergence.
@@ -211,7 +149,7 @@ int main() {
     return s;
   }().c_str());
   std::printf("pi_ref                      %s\n", probs(b.ref[0]).c_str());
-  std::printf("pi* (closed form)           %s\n", probs(b.optimum(0)).c_str());
+  std::printf("pi* (closed form)           %s\n", probs(b.optimum(0, beta)).c_str());
   std::printf("DPO (sigmoid, reverse KL)   %s\n", probs(bandit::row(dpo, 0)).c_str());
   std::printf("PPO (k1 penalty)            %s\n", probs(bandit::row(ppo, 0)).c_str());
   std::printf("RLOO (k1 penalty)           %s\n", probs(bandit::row(rloo, 0)).c_str());
