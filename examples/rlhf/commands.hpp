@@ -121,10 +121,14 @@ struct fetch_options {
   std::filesystem::path cache;  ///< empty = $RLHF_CACHE, else ~/.cache/rlhf
 };
 
+/// rlhf data: the built-in task's data files (rlhf pipeline's data stage, pipeline.hpp).
 struct data_options {
   std::filesystem::path out;
-  std::int64_t records = 2000;
-  std::int64_t prompts = 100;
+  std::filesystem::path cache;   ///< fetched task data (default: $RLHF_CACHE or ~/.cache/rlhf)
+  std::filesystem::path corpus;  ///< the user's JSONL instead of the built-in corpus
+  std::int64_t records = 0;      ///< SFT records at most; 0 = all
+  std::int64_t prompts = 0;      ///< training and held-out prompts at most (each); 0 = all
+  std::int64_t fluency = 4000;   ///< Brown corpus sentences added to the SFT records (as rlhf pipeline does)
   std::uint64_t seed = 1;
 };
 

@@ -1,43 +1,42 @@
 // SPDX-License-Identifier: MIT
-// rlhf data: writes the built-in review task's files (see task.hpp).
-#include <algorithm>
+// rlhf data: writes the built-in task's data files — rlhf pipeline's data stage on its own
+// (pipeline.hpp): real review sentences, fetched by package name, cut into prompts and
+// continuations, with VADER's gold reward beside each SFT record.
 #include <cstdio>
-
-#include <rlhf/data.hpp>
+#include <limits>
 
 #include "cli.hpp"
-#include "task.hpp"
+#include "pipeline.hpp"
 
 namespace rlhf::cli {
 
 void add_data_options(CLI::App& app, data_options& o) {
-  describe(app, "Writes the built-in task: reviews of a subject; the held-out gold reward counts positive\n"
-                "minus negative words (it is stored in the SFT files only as documentation).");
-  app.add_option("--out", o.out, "directory for sft.jsonl, sft_eval.jsonl, prompts.jsonl")->type_name("DIR")->required();
-  app.add_option("--records", o.records, "SFT records")->type_name("N")->check(range<std::int64_t>(1, 10'000'000));
-  app.add_option("--prompts", o.prompts, "prompts")->type_name("N")->check(range<std::int64_t>(1, 10'000'000));
+  describe(app, "Writes the built-in task: the UCI review sentences (and Brown corpus sentences for fluency), split by\n"
+                "sentence into training and held-out and cut into a prompt of the first 2-4 words and the continuation\n"
+                "(the data stage of rlhf pipeline). SFT records carry their gold reward (VADER) as documentation.");
+  app.add_option("--out", o.out, "directory for sft.jsonl, sft_eval.jsonl, prompts_train.jsonl, prompts_eval.jsonl, corpus.txt")
+      ->type_name("DIR")->required();
+  app.add_option("--cache", o.cache, "where the fetched task data lives (default $RLHF_CACHE or ~/.cache/rlhf)")->type_name("DIR");
+  app.add_option("--corpus", o.corpus, "your own JSONL instead of the built-in corpus: records with text, or prompt + completion")
+      ->type_name("FILE");
+  app.add_option("--records", o.records, "SFT records at most (0 = all)")->type_name("N")->check(range<std::int64_t>(0, 10'000'000));
+  app.add_option("--prompts", o.prompts, "training and held-out prompts at most, each (0 = all)")
+      ->type_name("N")->check(range<std::int64_t>(0, 10'000'000));
+  app.add_option("--fluency", o.fluency, "Brown corpus sentences added to the SFT records")
+      ->type_name("N")->check(range<std::int64_t>(0, 10'000'000));
   add_seed_option(app, o.seed);
 }
 
 int run_data(const data_options& o) {
-  const auto n = static_cast<std::uint64_t>(o.records);
-  const auto np = static_cast<std::uint64_t>(o.prompts);
+  const auto all = std::numeric_limits<std::size_t>::max();
+  const auto limit = [&](std::int64_t n) { return n == 0 ? all : static_cast<std::size_t>(n); };
   output_directory out(o.out);
-  auto sft = [&](std::uint64_t first, std::uint64_t count) {
-    std::vector<nlohmann::json> rows;
-    for (std::uint64_t i = first; i < first + count; ++i) {
-      const auto c = task::completion(i, o.seed);
-      rows.push_back({{"prompt", task::prompt(i)}, {"completion", c}, {"gold_reward", task::gold_reward(c)}});
-    }
-    return rows;
-  };
-  rlhf::data::write_jsonl(o.out / "sft.jsonl", sft(0, n));
-  rlhf::data::write_jsonl(o.out / "sft_eval.jsonl", sft(n, std::max<std::uint64_t>(1, n / 10)));
-  std::vector<nlohmann::json> prompts;
-  for (std::uint64_t i = 0; i < np; ++i) prompts.push_back({{"prompt", task::prompt(i)}});
-  rlhf::data::write_jsonl(o.out / "prompts.jsonl", prompts);
+  write_task_files(o.out, o.cache, o.corpus,
+                   {.fluency_sentences = static_cast<std::size_t>(o.fluency), .train_prompts = limit(o.prompts),
+                    .eval_prompts = limit(o.prompts), .sft_records = limit(o.records)},
+                   o.seed);
   out.keep();
-  std::fprintf(stderr, "rlhf data: wrote %s/{sft,sft_eval,prompts}.jsonl\n", o.out.c_str());
+  std::fprintf(stderr, "rlhf data: wrote %s/{sft,sft_eval,prompts_train,prompts_eval}.jsonl and corpus.txt\n", o.out.c_str());
   return 0;
 }
 

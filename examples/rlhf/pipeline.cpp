@@ -50,7 +50,8 @@ struct pipeline_plan {
   std::size_t fluency_sentences = 4000;  ///< Brown sentences added to the SFT corpus
   std::int64_t n_embd = 96, n_layer = 3, n_head = 3, n_positions = 64;
   std::int64_t sft_epochs = 3;
-  std::size_t pref_prompts = 1200;     ///< training prompts with a preference pair
+  std::size_t pref_prompts = 2400;     ///< training prompts labelled
+  int pref_samples = 4;                ///< π_ref samples per labelled prompt (every non-tied pair is labelled)
   std::int64_t reward_epochs = 2;
   std::int64_t dpo_epochs = 2;
   std::int64_t ppo_steps = 40, ppo_batch = 16;
@@ -78,7 +79,7 @@ struct pipeline_plan {
   json to_json() const {
     return {{"vocab", vocab}, {"fluency_sentences", fluency_sentences}, {"n_embd", n_embd}, {"n_layer", n_layer},
             {"n_head", n_head}, {"n_positions", n_positions}, {"sft_epochs", sft_epochs},
-            {"pref_prompts", pref_prompts}, {"reward_epochs", reward_epochs}, {"dpo_epochs", dpo_epochs},
+            {"pref_prompts", pref_prompts}, {"pref_samples", pref_samples}, {"reward_epochs", reward_epochs}, {"dpo_epochs", dpo_epochs},
             {"ppo_steps", ppo_steps}, {"ppo_batch", ppo_batch}, {"max_new_tokens", max_new_tokens},
             {"args_k", args_k}, {"bon_n", bon_n}};
   }
@@ -174,8 +175,10 @@ std::optional<split_sentence> split(const std::string& sentence, const counter_r
   return s;
 }
 
-/// The data stage: SFT records (review and fluency sentences), training and held-out prompts.
-void write_task_data(const fs::path& dir, const task_text& text, const pipeline_plan& plan, std::uint64_t seed) {
+/// The data stage: SFT records (review and fluency sentences, each with its gold reward as
+/// documentation: no training stage reads it), training and held-out prompts.
+void write_task_data(const fs::path& dir, const task_text& text, const task_sizes& sizes, const rlhf::data::vader& gold,
+                     std::uint64_t seed) {
   const counter_rng order(seed, rng_stream(rng_purpose::data_order, 101)), cut(seed, rng_stream(rng_purpose::prefix, 102));
   // Review sentences split by sentence into train / held-out (10%, at least 150).
   std::vector<std::size_t> idx(text.reviews.size());
@@ -191,7 +194,8 @@ void write_task_data(const fs::path& dir, const task_text& text, const pipeline_
     const auto s = review.given ? std::optional<split_sentence>(split_sentence{review.given->first, review.given->second})
                                 : split(review.text, cut, idx[j]);
     if (!s) continue;
-    const json rec{{"prompt", s->prompt}, {"completion", s->completion}};
+    const json rec{{"prompt", s->prompt}, {"completion", s->completion},
+                   {"gold_reward", gold.polarity_scores(s->prompt + s->completion).compound}};
     if (j < held) {
       sft_eval.push_back(rec);
       eval_prompts.push_back({{"prompt", s->prompt}});
@@ -200,10 +204,11 @@ void write_task_data(const fs::path& dir, const task_text& text, const pipeline_
       train_prompts.push_back({{"prompt", s->prompt}});
     }
   }
-  const std::size_t n_fluency = std::min(plan.fluency_sentences, text.fluency.size());
+  const std::size_t n_fluency = std::min(sizes.fluency_sentences, text.fluency.size());
   for (std::size_t k = 0; k < n_fluency; ++k)  // spread over the whole corpus (its genres are in file order)
     if (const auto i = k * text.fluency.size() / n_fluency; const auto s = split(text.fluency[i], cut, (1ull << 40) + i))
-      sft.push_back({{"prompt", s->prompt}, {"completion", s->completion}});
+      sft.push_back({{"prompt", s->prompt}, {"completion", s->completion},
+                     {"gold_reward", gold.polarity_scores(s->prompt + s->completion).compound}});
   // File order mixes the two corpora (SFT reads in file order).
   std::vector<json> mixed(sft.size());
   std::vector<std::size_t> perm(sft.size());
@@ -211,9 +216,12 @@ void write_task_data(const fs::path& dir, const task_text& text, const pipeline_
   for (std::size_t i = perm.size(); i > 1; --i)
     std::swap(perm[i - 1], perm[static_cast<std::size_t>(order.uniform((1ull << 40) + i) * static_cast<double>(i))]);
   for (std::size_t i = 0; i < perm.size(); ++i) mixed[i] = sft[perm[i]];
+  mixed.resize(std::min(mixed.size(), sizes.sft_records));
+  sft_eval.resize(std::min(sft_eval.size(), std::max<std::size_t>(1, sizes.sft_records / 10)));
   rlhf::data::write_jsonl(dir / "sft.jsonl", mixed);
   rlhf::data::write_jsonl(dir / "sft_eval.jsonl", sft_eval);
-  train_prompts.resize(std::min(train_prompts.size(), plan.pref_prompts));
+  train_prompts.resize(std::min(train_prompts.size(), sizes.train_prompts));
+  eval_prompts.resize(std::min(eval_prompts.size(), sizes.eval_prompts));
   rlhf::data::write_jsonl(dir / "prompts_train.jsonl", train_prompts);
   rlhf::data::write_jsonl(dir / "prompts_eval.jsonl", eval_prompts);
   std::vector<std::string> corpus;
@@ -235,28 +243,46 @@ std::vector<json> read_records(const fs::path& path) {
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-/// Preference pairs like human labels: two SFT samples per prompt, chosen by Bradley–Terry noise
-/// on the gold score (P(a ≻ b) = σ((g_a − g_b)/τ)). The reward models and DPO see only these.
-void write_preferences(const fs::path& dir, const fs::path& a_file, const fs::path& b_file, const rlhf::data::vader& gold,
+/// Preferences as a labeller would give them: for each training prompt, every pair of its π_ref
+/// samples whose gold scores differ is labelled by Bradley–Terry noise on the gold (VADER) score,
+/// P(a ≻ b) = σ((g_a − g_b)/τ); a pair with equal scores is a tie, which a labeller marks as
+/// such and pairwise training skips (InstructGPT drops ties the same way). One prompt in ten
+/// holds its pairs out for the reward models' held-out accuracy.
+void write_preferences(const fs::path& dir, const std::vector<fs::path>& sample_files, const rlhf::data::vader& gold,
                        std::uint64_t seed) {
-  const auto a = read_records(a_file), b = read_records(b_file);
+  std::vector<std::vector<json>> samples;
+  for (const auto& f : sample_files) samples.push_back(read_records(f));
   const counter_rng coin(seed, rng_stream(rng_purpose::data_order, 103));
   constexpr double tau = 0.25;  // gold compound scores lie in [-1, 1]
   std::vector<json> prefs, prefs_eval;
-  std::size_t agree = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const std::string p = a[i]["prompt"], ca = a[i]["completion"], cb = b[i]["completion"];
-    if (ca == cb) continue;
-    const double ga = gold.polarity_scores(p + ca).compound, gb = gold.polarity_scores(p + cb).compound;
-    const bool a_wins = coin.uniform(i) < sigmoid((ga - gb) / tau);
-    agree += (a_wins == (ga >= gb));
-    json rec{{"prompt", p}, {"chosen", a_wins ? ca : cb}, {"rejected", a_wins ? cb : ca}};
-    (i % 10 == 0 ? prefs_eval : prefs).push_back(std::move(rec));
+  std::size_t agree = 0, ties = 0, draws = 0;
+  for (std::size_t i = 0; i < samples[0].size(); ++i) {
+    const std::string p = samples[0][i]["prompt"];
+    std::vector<std::string> c;
+    std::vector<double> g;
+    for (const auto& s : samples) {
+      c.push_back(s[i]["completion"].get<std::string>());
+      g.push_back(gold.polarity_scores(p + c.back()).compound);
+    }
+    for (std::size_t x = 0; x < c.size(); ++x)
+      for (std::size_t y = x + 1; y < c.size(); ++y) {
+        const std::uint64_t draw = draws++;
+        if (c[x] == c[y]) continue;
+        if (g[x] == g[y]) {
+          ++ties;
+          continue;
+        }
+        const bool x_wins = coin.uniform(draw) < sigmoid((g[x] - g[y]) / tau);
+        agree += (x_wins == (g[x] > g[y]));
+        json rec{{"prompt", p}, {"chosen", x_wins ? c[x] : c[y]}, {"rejected", x_wins ? c[y] : c[x]}};
+        (i % 10 == 0 ? prefs_eval : prefs).push_back(std::move(rec));
+      }
   }
   rlhf::data::write_jsonl(dir / "prefs.jsonl", prefs);
   rlhf::data::write_jsonl(dir / "prefs_eval.jsonl", prefs_eval);
-  std::fprintf(stderr, "  %zu pairs (+%zu held out); labels agree with the gold order on %.1f%%\n", prefs.size(),
-               prefs_eval.size(), 100.0 * static_cast<double>(agree) / std::max<std::size_t>(1, prefs.size() + prefs_eval.size()));
+  std::fprintf(stderr, "  %zu pairs (+%zu held out, %zu ties skipped); labels agree with the gold order on %.1f%%\n",
+               prefs.size(), prefs_eval.size(), ties,
+               100.0 * static_cast<double>(agree) / std::max<std::size_t>(1, prefs.size() + prefs_eval.size()));
 }
 
 // ---- evaluation -----------------------------------------------------------------------------
@@ -485,6 +511,13 @@ task_text read_task_text(const task_paths& t) {
 
 }  // namespace
 
+void write_task_files(const fs::path& dir, const fs::path& cache, const fs::path& corpus, const task_sizes& sizes,
+                      std::uint64_t seed) {
+  const task_paths task = ensure_task_data(cache);
+  write_task_data(dir, corpus.empty() ? read_task_text(task) : read_corpus_file(corpus), sizes,
+                  rlhf::data::vader(task.vader_lexicon), seed);
+}
+
 task_text read_corpus_file(const fs::path& path) {
   task_text t;
   rlhf::data::for_each_jsonl(path, [&](const json& rec, const rlhf::data::source_location& where) {
@@ -535,7 +568,8 @@ int run_pipeline(const pipeline_options& o) {
 
   // 1. data: the review sentences split into prompts and continuations, plus fluency text.
   stages.run("data", [&](const fs::path& dir) {
-    write_task_data(dir, o.corpus.empty() ? read_task_text(task) : read_corpus_file(o.corpus), plan, o.seed);
+    write_task_data(dir, o.corpus.empty() ? read_task_text(task) : read_corpus_file(o.corpus),
+                    {.fluency_sentences = plan.fluency_sentences, .train_prompts = plan.pref_prompts}, gold, o.seed);
   });
   const fs::path data = out / "data";
 
@@ -578,9 +612,10 @@ int run_pipeline(const pipeline_options& o) {
   // method's KL is what its guidance or training moved.
   const std::string sampler = "temperature=1";
 
-  // 4. prefs: two samples of π_ref per training prompt, labelled by BT noise on the gold reward.
+  // 4. prefs: pref_samples samples of π_ref per training prompt; every non-tied pair labelled by BT noise on the gold reward.
   stages.run("prefs", [&](const fs::path& dir) {
-    for (int k = 0; k < 2; ++k) {
+    std::vector<fs::path> files;
+    for (int k = 0; k < plan.pref_samples; ++k) {
       generate_options g{.model = ref, .prompts = data / "prompts_train.jsonl", .out = dir / ("samples_" + std::to_string(k) + ".jsonl")};
       g.sampler = "temperature=1";
       g.max_new_tokens = plan.max_new_tokens;
@@ -588,8 +623,9 @@ int run_pipeline(const pipeline_options& o) {
       g.threads = threads;
       g.batch_size = 32;
       run_generate(g);
+      files.push_back(g.out);
     }
-    write_preferences(dir, dir / "samples_0.jsonl", dir / "samples_1.jsonl", gold, o.seed);
+    write_preferences(dir, files, gold, o.seed);
   });
   const fs::path prefs = out / "prefs" / "prefs.jsonl", prefs_eval = out / "prefs" / "prefs_eval.jsonl";
 

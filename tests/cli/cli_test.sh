@@ -264,9 +264,9 @@ expect_exit 2 sft-text-without-tokenizer "declares no tokenizer" -- "$rlhf" sft 
 expect_exit 2 init-none-needs-config "needs --config" -- "$rlhf" init --tokenizer none --out "$work/mn4"
 expect_exit 0 sft-sgd "" -- "$rlhf" sft --model "$work/m0" --data "$work/d/sft.jsonl" --out "$work/m2" --steps 2 \
   --optimizer sgd --max-grad-norm 0 --lr 0.1
-expect_exit 0 generate "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/g1.jsonl" \
+expect_exit 0 generate "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts_eval.jsonl" --out "$work/g1.jsonl" \
   --sampler "temperature=0.7,top_k=40,top_p=0.9,min_p=0.05" --max-new-tokens 20 --batch-size 1 --seed 5
-expect_exit 0 generate-batched "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/g4.jsonl" \
+expect_exit 0 generate-batched "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts_eval.jsonl" --out "$work/g4.jsonl" \
   --sampler "temperature=0.7,top_k=40,top_p=0.9,min_p=0.05" --max-new-tokens 20 --batch-size 4 --seed 5 --threads 2
 cmp -s "$work/g1.jsonl" "$work/g4.jsonl" 2>/dev/null
 python3 - "$work/g1.jsonl" "$work/g4.jsonl" <<'P' && ok || bad "generate output format / batch-size reproducibility"
@@ -286,7 +286,7 @@ guides=("args:r1:--k 4" "pargs:rp:" "cd:rv:--k 3 --w 2" "cd-block:rv:--blocks 3 
 for spec in "${guides[@]}"; do
   IFS=: read -r guide rm extra <<<"$spec"
   # shellcheck disable=SC2086
-  expect_exit 0 "generate-$guide" "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" \
+  expect_exit 0 "generate-$guide" "" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts_eval.jsonl" \
     --out "$work/guided-$guide.jsonl" --guide "$guide" --reward "$work/$rm" $extra --max-new-tokens 12 --batch-size 3 --seed 3
 done
 python3 - "$work" <<'P' && ok || bad "generate --guide: output / calls per method"
@@ -310,7 +310,7 @@ for guide in ("args", "pargs", "cd", "cd-block", "farma", "genarm", "cards", "bo
         if guide == "bon": assert abs(s["kl_to_ref"] - (math.log(3) - 2 / 3)) < 1e-9 and s["lm_calls"] >= T, s
         assert s["seconds"] >= 0 and s["lm_passes"] >= 1 and s["rm_passes"] >= 1, s
 P
-g=(generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x")
+g=(generate --model "$work/m1" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x")
 expect_exit 2 guide-needs-reward "needs --reward" -- "$rlhf" "${g[@]}" --guide args
 expect_exit 2 guide-none-no-reward "--guide none uses no reward model" -- "$rlhf" "${g[@]}" --reward "$work/r1"
 expect_exit 2 guide-wrong-head "needs a token head" -- "$rlhf" "${g[@]}" --guide farma --reward "$work/r1"
@@ -319,7 +319,10 @@ expect_exit 2 guide-vocab-mismatch "vocabulary mismatch" -- "$rlhf" "${g[@]}" --
 expect_exit 2 guide-unknown "--guide: value beam not one of" -- "$rlhf" "${g[@]}" --guide beam --reward "$work/r1"
 expect_exit 2 guide-bad-k "--k: value 0 not in range" -- "$rlhf" "${g[@]}" --guide args --reward "$work/r1" --k 0
 expect_exit 2 guide-segments "--segment-max" -- "$rlhf" "${g[@]}" --guide cards --reward "$work/r1" --segment-min 8 --segment-max 2
-expect_exit 0 logprobs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/d/sft_eval.jsonl" --out "$work/lp.jsonl"
+python3 -c 'import json,sys; [print(l, end="") for l in open(sys.argv[1]) if len((lambda r: r["prompt"] + r["completion"])(json.loads(l)).encode()) <= 90]' \
+  "$work/d/sft_eval.jsonl" >"$work/sft_eval_short.jsonl"  # the byte model holds 96 positions
+[[ -s $work/sft_eval_short.jsonl ]] && ok || bad "no held-out SFT record fits 96 bytes"
+expect_exit 0 logprobs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/sft_eval_short.jsonl" --out "$work/lp.jsonl"
 printf '{"prompt":"Review of x:","chosen":" it is good.","rejected":" it is bad."}\n' >"$work/pref.jsonl"
 expect_exit 0 logprobs-pairs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/pref.jsonl" --out "$work/lp2.jsonl"
 python3 - "$work/lp.jsonl" "$work/lp2.jsonl" <<'P' && ok || bad "logprobs output"
@@ -335,27 +338,27 @@ expect_exit 2 unknown-option "--bogus" -- "$rlhf" sft --model "$work/m1" --bogus
 expect_exit 2 missing-required "--data" -- "$rlhf" sft --model "$work/m1" --out "$work/x"
 expect_exit 2 bad-lr "--lr" -- "$rlhf" sft --model "$work/m1" --data "$work/d/sft.jsonl" --out "$work/x" --lr -1
 expect_exit 2 bad-optimizer "adamw|sgd" -- "$rlhf" sft --model "$work/m1" --data "$work/d/sft.jsonl" --out "$work/x" --optimizer adam
-expect_exit 2 missing-model "no such model" -- "$rlhf" generate --model "$work/nope" --prompts "$work/d/prompts.jsonl" --out "$work/x"
-expect_exit 2 bad-top-p "top_p" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x" --sampler top_p=1.5
-expect_exit 2 bad-stage "nucleus" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x" --sampler nucleus=0.9
-expect_exit 2 bad-temperature "temperature" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts.jsonl" --out "$work/x" --sampler temperature=-1
+expect_exit 2 missing-model "no such model" -- "$rlhf" generate --model "$work/nope" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x"
+expect_exit 2 bad-top-p "top_p" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x" --sampler top_p=1.5
+expect_exit 2 bad-stage "nucleus" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x" --sampler nucleus=0.9
+expect_exit 2 bad-temperature "temperature" -- "$rlhf" generate --model "$work/m1" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x" --sampler temperature=-1
 printf '{"prompt":"a","completion":"b"}\n{"prompt": 3}\n' >"$work/bad.jsonl"
 expect_exit 2 malformed-line "bad.jsonl:2" -- "$rlhf" sft --model "$work/m1" --data "$work/bad.jsonl" --out "$work/x"
 printf '{"prompt_ids":[1,2],"completion_ids":[999]}\n' >"$work/oov.jsonl"
 expect_exit 2 token-out-of-range "999" -- "$rlhf" sft --model "$work/m1" --data "$work/oov.jsonl" --out "$work/x"
 cp -r "$work/m1" "$work/trunc" && head -c 100 "$work/m1/model.safetensors" >"$work/trunc/model.safetensors"
-expect_exit 2 truncated-checkpoint "model.safetensors" -- "$rlhf" generate --model "$work/trunc" --prompts "$work/d/prompts.jsonl" --out "$work/x"
+expect_exit 2 truncated-checkpoint "model.safetensors" -- "$rlhf" generate --model "$work/trunc" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x"
 # The command line (CLI11): one line naming the command once and the option with its range.
 m1=("--model" "$work/m1")
-expect_exit 2 unknown-option-once "unknown option --bogus" -- "$rlhf" generate "${m1[@]}" --bogus 3 --prompts "$work/d/prompts.jsonl" --out "$work/x"
+expect_exit 2 unknown-option-once "unknown option --bogus" -- "$rlhf" generate "${m1[@]}" --bogus 3 --prompts "$work/d/prompts_eval.jsonl" --out "$work/x"
 [[ $(grep -o "rlhf generate" "$work/stderr" | wc -l) -eq 1 ]] && ok || bad "bad option names the command more than once: $(cat "$work/stderr")"
-expect_exit 2 out-of-range "--batch-size: value 0 not in range \[1 - 65536]" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --out "$work/x" --batch-size 0
+expect_exit 2 out-of-range "--batch-size: value 0 not in range \[1 - 65536]" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x" --batch-size 0
 [[ $(grep -o "rlhf generate" "$work/stderr" | wc -l) -eq 1 ]] && ok || bad "out-of-range names the command more than once: $(cat "$work/stderr")"
 expect_exit 2 lr-range "--lr: value -1 not in range (0 - 10]" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" --lr -1
 expect_exit 2 not-a-number "--steps: value abc is not an integer" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" --steps abc
 expect_exit 2 missing-value "--lr needs a value" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" --lr
 expect_exit 2 extra-argument "unexpected argument 'stray'" -- "$rlhf" logprobs "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/x" stray
-expect_exit 2 model-positions "--max-new-tokens: value 500 not in range \[1 - 96]" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --out "$work/x" --max-new-tokens 500
+expect_exit 2 model-positions "--max-new-tokens: value 500 not in range \[1 - 96]" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts_eval.jsonl" --out "$work/x" --max-new-tokens 500
 expect_exit 2 unknown-command "unknown command 'bogus'" -- "$rlhf" bogus
 # --help: every command, its options with ranges and defaults; rlhf --help lists the commands.
 expect_exit 0 help "" -- "$rlhf" --help
@@ -373,9 +376,9 @@ grep -q -- "--lr X .*(0 - 10] (default 0.0003)" "$work/stdout" && grep -q -- "--
 expect_exit 2 out-dir-proc "/proc/x/y" -- "$rlhf" data --out /proc/x/y
 expect_exit 2 out-dir-under-file "sft.jsonl/m" -- "$rlhf" sft "${m1[@]}" --data "$work/d/sft.jsonl" --out "$work/d/sft.jsonl/m"
 expect_exit 2 init-out-under-file "cfg.json/m" -- "$rlhf" init --out "$work/cfg.json/m"
-expect_exit 2 out-file-no-dir "$work/nodir" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --out "$work/nodir/g.jsonl"
+expect_exit 2 out-file-no-dir "$work/nodir" -- "$rlhf" generate "${m1[@]}" --prompts "$work/d/prompts_eval.jsonl" --out "$work/nodir/g.jsonl"
 # --stop repeats: the response ends at the first of the stop strings (same seed: a prefix of the unstopped text).
-gen=(generate "${m1[@]}" --prompts "$work/d/prompts.jsonl" --max-new-tokens 20 --seed 7)
+gen=(generate "${m1[@]}" --prompts "$work/d/prompts_eval.jsonl" --max-new-tokens 20 --seed 7)
 expect_exit 0 generate-nostop "" -- "$rlhf" "${gen[@]}" --out "$work/u.jsonl"
 expect_exit 0 generate-stops "" -- "$rlhf" "${gen[@]}" --out "$work/s.jsonl" --stop t --stop s
 python3 - "$work/u.jsonl" "$work/s.jsonl" <<'P' && ok || bad "repeated --stop"
@@ -394,6 +397,7 @@ expect_exit 2 failed-save-keeps-model "" -- "$rlhf" sft --model "$work/m1" --dat
 # rises; precomputed reference log-probs (rlhf logprobs) train as the on-the-fly reference does.
 dpo=(dpo --policy "$work/m1" --data "$work/prefs.jsonl" --steps 20 --batch-size 16 --lr 3e-3 --threads 1)
 expect_exit 0 dpo "held-out reward accuracy" -- "$rlhf" "${dpo[@]}" --eval-data "$work/prefs_eval.jsonl" --out "$work/p1" --json
+cp "$work/stdout" "$work/dpo_on_the_fly.jsonl"
 python3 - "$work/stdout" <<'P' && ok || bad "dpo json lines / held-out accuracy"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
@@ -406,10 +410,11 @@ assert done["eval_before"]["rewards/accuracies"] == 0.0 and done["eval_after"]["
 P
 expect_exit 0 dpo-logprobs "" -- "$rlhf" logprobs --model "$work/m1" --data "$work/prefs.jsonl" --out "$work/ref_lp.jsonl"
 expect_exit 0 dpo-ref-logprobs "" -- "$rlhf" "${dpo[@]}" --ref-logprobs "$work/ref_lp.jsonl" --out "$work/p2" --json
-python3 - "$work/stdout" <<'P' && ok || bad "dpo --ref-logprobs loss differs from the on-the-fly reference"
+python3 - "$work/stdout" "$work/dpo_on_the_fly.jsonl" <<'P' && ok || bad "dpo --ref-logprobs loss differs from the on-the-fly reference"
 import json, sys
-done = json.loads(open(sys.argv[1]).read().splitlines()[-1])["run"]
-assert abs(done["first_loss"] - 0.6931471805599453) < 1e-5 and done["last_loss"] < 0.4, done
+done, fly = (json.loads(open(f).read().splitlines()[-1])["run"] for f in sys.argv[1:3])
+assert abs(done["first_loss"] - 0.6931471805599453) < 1e-5 and done["last_loss"] < 0.6, done
+assert abs(done["last_loss"] - fly["last_loss"]) < 1e-4, (done, fly)
 P
 for spec in "ipo js" "hinge forward_kl" "conservative alpha:0.5" "robust reverse_kl"; do
   set -- $spec
@@ -434,7 +439,7 @@ expect_exit 2 dpo-ref-vocab "different tokenizers" -- "$rlhf" "${dpo[@]}" --ref 
 [[ ! -e $work/px ]] && ok || bad "a failed dpo left $work/px behind"
 # Online RL against the reward model r1: PPO, RLOO and GRPO raise the reward of the policy's
 # samples over the SFT model's on the same prompts and seed; PPO resumes bit-identically.
-for i in 1 2 3 4 5 6 7 8; do cat "$work/d/prompts.jsonl"; done >"$work/p64.jsonl"  # 4 prompts x 8: less noisy means
+for i in 1 2 3 4 5 6 7 8; do cat "$work/d/prompts_eval.jsonl"; done >"$work/p64.jsonl"  # 4 prompts x 8: less noisy means
 online=(--policy "$work/m1" --reward "$work/r1" --prompts "$work/p64.jsonl" --batch-size 8 --max-new-tokens 8
         --lr 3e-3 --threads 1)
 mean_reward() { # MODEL -> mean reward model score of its samples
