@@ -2,8 +2,9 @@
 #pragma once
 /// @file
 /// The dataset files of CLI.md ("Data files"): SFT completions, pairwise preferences
-/// (Bradley–Terry / DPO data, Ouyang et al. 2022; Rafailov et al. 2023), rankings (k-wise,
-/// Plackett–Luce), prompts, and scored responses (CD value training, Mudgal et al. 2024).
+/// (Bradley–Terry / DPO data, Ouyang et al. 2022; Rafailov et al. 2023), rankings (k-wise:
+/// every ordered pair of a best-first ranking, Bradley–Terry, as InstructGPT trains on all
+/// C(k, 2) comparisons), prompts, and scored responses (CD value training, Mudgal et al. 2024).
 ///
 /// Per record, each field is given either as text or as token ids:
 ///  - `*_ids` fields are used exactly as given (nothing added), each id in [0, vocab_size);

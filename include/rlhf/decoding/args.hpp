@@ -23,6 +23,7 @@
 #include "rlhf/core/error.hpp"
 #include "rlhf/decoding/decode_loop.hpp"
 #include "rlhf/model/concepts.hpp"
+#include "rlhf/model/tabular_model.hpp"
 #include "rlhf/sampling/candidates.hpp"
 
 namespace rlhf::guide {
@@ -68,7 +69,7 @@ class args {
   }
 
   /// Top-k of each active row, all rows' candidates scored in one pass (or max_queries chunks).
-  void guide(const detail::guide_step& s) {
+  void guide(const guide_step& s) {
     q_rows_.clear();
     q_tokens_.clear();
     for (index_t b : s.active) {
@@ -154,5 +155,7 @@ using pargs = args<RM>;
 /// Token-wise controlled decoding (Mudgal et al. 2023): ARGS scoring with a CD value model V(s, a^{≤i}).
 template <class RM>
 using cd = args<RM>;
+
+static_assert(token_guidance<args<tabular_value_model<backend::archetype>>>);
 
 }  // namespace rlhf::guide

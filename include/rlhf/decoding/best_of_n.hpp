@@ -14,6 +14,9 @@
 
 #include "rlhf/core/error.hpp"
 #include "rlhf/decoding/decode_loop.hpp"
+#include "rlhf/model/tabular_model.hpp"
+#include "rlhf/sampling/chain.hpp"
+#include "rlhf/sampling/greedy.hpp"
 #include "rlhf/model/concepts.hpp"
 
 namespace rlhf {
@@ -122,5 +125,7 @@ class best_of_n_decoder {
   best_of_n_options opt_;
   std::vector<double> last_rewards_;
 };
+
+static_assert(decoder<best_of_n_decoder<tabular_lm<backend::archetype>, tabular_value_model<backend::archetype>, sampling::chain<sampling::greedy>>>);
 
 }  // namespace rlhf

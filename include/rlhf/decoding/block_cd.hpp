@@ -15,6 +15,9 @@
 #include "rlhf/core/error.hpp"
 #include "rlhf/decoding/best_of_n.hpp"
 #include "rlhf/decoding/decode_loop.hpp"
+#include "rlhf/model/tabular_model.hpp"
+#include "rlhf/sampling/chain.hpp"
+#include "rlhf/sampling/greedy.hpp"
 #include "rlhf/model/concepts.hpp"
 
 namespace rlhf {
@@ -131,5 +134,7 @@ class block_cd_decoder {
   Sampler sampler_;
   block_cd_options opt_;
 };
+
+static_assert(decoder<block_cd_decoder<tabular_lm<backend::archetype>, tabular_value_model<backend::archetype>, sampling::chain<sampling::greedy>>>);
 
 }  // namespace rlhf

@@ -24,6 +24,9 @@
 #include "rlhf/core/error.hpp"
 #include "rlhf/core/math.hpp"
 #include "rlhf/decoding/decode_loop.hpp"
+#include "rlhf/model/tabular_model.hpp"
+#include "rlhf/sampling/chain.hpp"
+#include "rlhf/sampling/greedy.hpp"
 #include "rlhf/model/concepts.hpp"
 
 namespace rlhf {
@@ -230,5 +233,7 @@ class cards_decoder {
   cards_options opt_;
   std::vector<cards_trace> trace_;
 };
+
+static_assert(decoder<cards_decoder<tabular_lm<backend::archetype>, tabular_value_model<backend::archetype>, sampling::chain<sampling::greedy>>>);
 
 }  // namespace rlhf

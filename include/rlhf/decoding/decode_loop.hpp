@@ -293,8 +293,11 @@ void step_reward_rows(Session& s, std::span<const token_id> next, std::span<sequ
   ++passes;
 }
 
-/// One step of guidance for the active rows of a batch: the LM's next-token logits (bans of
-/// min_new_tokens already applied) in, each row's guided candidates out.
+}  // namespace detail
+
+/// What a token_guidance's `guide` receives for one step of a batch: the LM's next-token logits
+/// (bans of min_new_tokens already applied) for the active rows in, each row's guided candidates
+/// out (part of the token_guidance contract, so not in `detail`).
 struct guide_step {
   index_t vocab = 0;
   std::span<const index_t> active;            ///< rows to guide this step
@@ -305,6 +308,8 @@ struct guide_step {
     return {logits + b * vocab, static_cast<std::size_t>(vocab)};
   }
 };
+
+namespace detail {
 
 /// The tokens a row appended in one stretch (a CARDS segment), with what was recorded for them.
 struct token_run {
@@ -601,7 +606,7 @@ class decode_rows {
 /// calls so far.
 template <class G>
 concept token_guidance = requires(G& g, const G& cg, index_t n, std::span<const std::vector<token_id>> prompts,
-                                  std::span<sequence_stats> stats, const detail::guide_step& step,
+                                  std::span<sequence_stats> stats, const guide_step& step,
                                   std::span<const token_id> next) {
   typename G::reward_model_type;
   { cg.vocab_size() } -> std::convertible_to<index_t>;
@@ -626,7 +631,7 @@ struct none {
   index_t max_positions() const noexcept { return std::numeric_limits<index_t>::max(); }
   index_t passes() const noexcept { return 0; }
   void start(index_t, index_t, std::span<const std::vector<token_id>>, std::span<sequence_stats>) {}
-  void guide(const detail::guide_step& s) {
+  void guide(const guide_step& s) {
     for (index_t b : s.active) s.work[b].assign(s.row(b));
   }
   void advance(std::span<const token_id>, std::span<sequence_stats>) {}

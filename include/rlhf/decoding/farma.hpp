@@ -14,6 +14,7 @@
 #include "rlhf/core/error.hpp"
 #include "rlhf/decoding/decode_loop.hpp"
 #include "rlhf/model/concepts.hpp"
+#include "rlhf/model/tabular_model.hpp"
 
 namespace rlhf::guide {
 
@@ -47,7 +48,7 @@ class farma {
   }
 
   /// logit + w · R for every token of every active row (one reward call each).
-  void guide(const detail::guide_step& s) {
+  void guide(const guide_step& s) {
     RLHF_ASSERT(rewards_.width() == s.vocab, "farma: reward rows and logits differ in width");
     for (index_t b : s.active) {
       auto& c = s.work[b];
@@ -73,5 +74,7 @@ class farma {
   token_reward_rows rewards_{};
   index_t passes_ = 0;
 };
+
+static_assert(token_guidance<farma<tabular_token_reward_model<backend::archetype>>>);
 
 }  // namespace rlhf::guide

@@ -15,6 +15,7 @@
 #include "rlhf/core/math.hpp"
 #include "rlhf/decoding/decode_loop.hpp"
 #include "rlhf/model/concepts.hpp"
+#include "rlhf/model/tabular_model.hpp"
 
 namespace rlhf::guide {
 
@@ -52,7 +53,7 @@ class genarm {
   }
 
   /// log softmax(LM logits) + (β_r/β) log softmax(π_r logits) for every token of every active row.
-  void guide(const detail::guide_step& s) {
+  void guide(const guide_step& s) {
     const double coef = opt_.beta_r / opt_.beta;
     for (index_t b : s.active) {
       auto& c = s.work[b];
@@ -78,5 +79,7 @@ class genarm {
   logit_rows logits_r_{};
   index_t passes_ = 0;
 };
+
+static_assert(token_guidance<genarm<tabular_lm<backend::archetype>>>);
 
 }  // namespace rlhf::guide

@@ -16,6 +16,9 @@
 #include <vector>
 
 #include "rlhf/decoding/decode_loop.hpp"
+#include "rlhf/model/tabular_model.hpp"
+#include "rlhf/sampling/chain.hpp"
+#include "rlhf/sampling/greedy.hpp"
 
 namespace rlhf {
 
@@ -83,5 +86,7 @@ class guided_decoder {
   Guidance guidance_;
   Sampler sampler_;
 };
+
+static_assert(decoder<guided_decoder<tabular_lm<backend::archetype>, guide::none, sampling::chain<sampling::greedy>>>);
 
 }  // namespace rlhf

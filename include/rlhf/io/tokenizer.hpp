@@ -37,7 +37,9 @@ inline constexpr bool enable_tokenizer = declares_tokenizer<T>;
 ///   - decode(encode(x)) == x for every byte string x (valid UTF-8 or not);
 ///   - encode never emits eos_id() for ordinary text: EOS is only appended by the data loaders;
 ///   - the member functions are const and safe to call from several threads at once.
-/// Models: rlhf::io::byte_tokenizer, rlhf::io::gpt2_tokenizer, rlhf::io::any_tokenizer.
+/// Models: rlhf::io::byte_tokenizer, rlhf::io::gpt2_tokenizer, rlhf::io::any_tokenizer, and
+/// rlhf::io::no_tokenizer (ids only: it meets the syntax, but encoding text is an
+/// rlhf::invalid_argument, so the round-trip promise holds vacuously).
 template <class T>
 concept tokenizer = enable_tokenizer<std::remove_cvref_t<T>> &&
                     requires(const T& t, std::string_view text, std::span<const token_id> ids, token_id id) {

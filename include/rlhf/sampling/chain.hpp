@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "rlhf/sampling/concepts.hpp"
+#include "rlhf/sampling/greedy.hpp"
 
 namespace rlhf::sampling {
 
@@ -103,5 +104,7 @@ class chain {
 
 template <class... Stages>
 chain(Stages...) -> chain<Stages...>;
+
+static_assert(rlhf::sampler<chain<greedy>>);
 
 }  // namespace rlhf::sampling

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "rlhf/backend/archetype.hpp"
 #include "rlhf/backend/backend.hpp"
 #include "rlhf/core/error.hpp"
 #include "rlhf/model/parameter.hpp"
@@ -95,5 +96,7 @@ class adamw : public detail::optimizer_base<Backend, T> {
 
 template <has_named_parameters Model>
 adamw(Model&, const adamw_config& = {}) -> adamw<model_backend_t<Model>, model_scalar_t<Model>>;
+
+static_assert(optimizer<adamw<backend::archetype>>);
 
 }  // namespace rlhf::train

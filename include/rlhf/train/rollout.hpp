@@ -248,7 +248,7 @@ inline double explained_variance(const rollout_buffer& buf) {
 /// The online trainer: rollouts, the method's advantages, clipped-surrogate minibatch steps.
 /// @tparam Policy a policy_model
 /// @tparam Method the advantage policy (ppo_method, rloo_method, grpo_method), with
-///   `name`, `min_samples`, `penalty_in_reward()`, `advantages(buf, beta)`, and
+///   `name`, `min_samples`, `penalty_in_reward()`, `advantages(buf, beta, config)`, and
 ///   `minibatch(idx, buf, view, new_logps, d_new, step, out)` adding its own loss terms
 ///   (gradients w.r.t. the response-aligned new log-probs into d_new) and training its own models.
 template <policy_model Policy, class Method>

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "rlhf/backend/archetype.hpp"
 #include "rlhf/backend/backend.hpp"
 #include "rlhf/core/error.hpp"
 #include "rlhf/model/parameter.hpp"
@@ -113,5 +114,7 @@ class sgd : public detail::optimizer_base<Backend, T> {
 
 template <has_named_parameters Model>
 sgd(Model&, const sgd_config& = {}) -> sgd<model_backend_t<Model>, model_scalar_t<Model>>;
+
+static_assert(optimizer<sgd<backend::archetype>>);
 
 }  // namespace rlhf::train

@@ -146,7 +146,7 @@ struct args_recompute {
   void start(index_t, index_t, std::span<const std::vector<token_id>> prompts, std::span<sequence_stats>) {
     seqs.assign(prompts.begin(), prompts.end());
   }
-  void guide(const detail::guide_step& s) {
+  void guide(const guide_step& s) {
     for (index_t b : s.active) {
       sampling::candidates all(s.row(b));
       std::vector<sampling::detail::entry> top, heap;
