@@ -13,7 +13,7 @@
 #               program's CUDA build (18 translation units, several minutes each under nvcc on 2
 #               cores, measured ~7 min for the trainer-heavy dpo.cpp) is left to RLHF_FULL=1.
 # RLHF_TEST_STAGES="release sanitize" (say) runs fewer stages; RLHF_FULL=1 builds every target
-# of every stage.
+# of every stage and runs every test, the full `rlhf pipeline` run and its shape among them (pipeline.full).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/deps.sh
@@ -37,7 +37,7 @@ for stage in $stages; do
     echo "nvcc not found: CUDA build skipped" >&2
     continue
   fi
-  cmake --preset "$stage" ${RLHF_CMAKE_EXTRA:-} >/dev/null
+  cmake --preset "$stage" ${RLHF_CMAKE_EXTRA:-} -DRLHF_FULL=$([[ $full == 1 ]] && echo ON || echo OFF) >/dev/null
   build=(cmake --build --preset "$stage" -j "$jobs")
   if [[ $full != 1 && -n ${targets[$stage]:-} ]]; then build+=(--target ${targets[$stage]}); fi
   "${build[@]}"

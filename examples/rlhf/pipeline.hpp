@@ -17,7 +17,7 @@ namespace rlhf::cli {
 /// rlhf pipeline's options (CLI.md).
 struct pipeline_options {
   std::filesystem::path out;
-  std::int64_t prompts = 100;  ///< held-out prompts evaluated per method
+  std::int64_t prompts = 250;  ///< held-out prompts evaluated per method (at most: all of them)
   bool quick = false;          ///< the CI-sized run
   std::uint64_t seed = 1;
   int threads = 0;

@@ -22,6 +22,20 @@ cat >"$work/cfg.json" <<'J'
 J
 expect_exit 0 data "" -- "$rlhf" data --out "$work/d" --records 64 --prompts 4
 expect_exit 0 init "" -- "$rlhf" init --config "$work/cfg.json" --out "$work/m0" --seed 3
+# rlhf tokenizer: BPE on the task's corpus, loaded by init; bad input named, nothing left behind.
+expect_exit 0 tokenizer "300 tokens" -- "$rlhf" tokenizer --corpus "$work/d/corpus.txt" --vocab-size 300 --out "$work/tok"
+python3 - "$work/tok" <<'P' && ok || bad "tokenizer files"
+import json, sys
+v = json.load(open(sys.argv[1] + "/vocab.json")); m = open(sys.argv[1] + "/merges.txt").read().splitlines()
+assert len(v) == 300 and v["<|endoftext|>"] == 299 and len([l for l in m if not l.startswith("#")]) == 43, (len(v), len(m))
+P
+expect_exit 0 init-bpe "" -- "$rlhf" init --tokenizer "$work/tok" --out "$work/mtok"
+grep -q '"vocab_size": *300' "$work/mtok/config.json" && ok || bad "init --tokenizer DIR: vocab_size is not 300"
+expect_exit 2 tokenizer-missing "cannot open" -- "$rlhf" tokenizer --corpus "$work/nope.txt" --out "$work/tok2"
+[[ ! -e $work/tok2 ]] && ok || bad "tokenizer-missing left $work/tok2 behind"
+printf '\n\n' >"$work/empty.txt"
+expect_exit 2 tokenizer-empty "no text" -- "$rlhf" tokenizer --corpus "$work/empty.txt" --out "$work/tok2"
+expect_exit 2 tokenizer-vocab "vocab-size" -- "$rlhf" tokenizer --corpus "$work/d/corpus.txt" --vocab-size 100 --out "$work/tok2"
 [[ -f $work/m0/config.json && -f $work/m0/model.safetensors && -f $work/m0/rlhf.json ]] && ok || bad "init files"
 expect_exit 0 sft "held-out" -- "$rlhf" sft --model "$work/m0" --data "$work/d/sft.jsonl" --eval-data "$work/d/sft_eval.jsonl" \
   --out "$work/m1" --steps 30 --batch-size 8 --lr 3e-3 --json --log-every 10 --threads 1
