@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rlhf/core/error.hpp"
+#include "rlhf/core/limits.hpp"
 #include "rlhf/io/atomic_file.hpp"
 
 namespace rlhf::data {
@@ -64,13 +65,39 @@ template <class E>
 }
 }  // namespace detail
 
+namespace detail {
+/// Reads the next line of `is` into `line` (without its '\n'), counting it in where.line;
+/// false at the end of the file. A line longer than `max` bytes is an rlhf::format_error naming
+/// it, raised once `max` bytes are read: the line is never held whole.
+inline bool read_bounded_line(std::istream& is, std::string& line, std::uint64_t max, source_location& where) {
+  line.clear();
+  std::streambuf* sb = is.rdbuf();
+  bool any = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) return any;  // a last line without '\n' was counted at its first byte
+    if (!any) {
+      ++where.line;
+      any = true;
+    }
+    if (c == '\n') return true;
+    if (line.size() >= max)
+      fail_at(where, "a line longer than ", max, " bytes (the limit; RLHF_MAX_JSONL_LINE raises it); "
+              "each line must be one JSON record");
+    line.push_back(static_cast<char>(c));
+  }
+}
+}  // namespace detail
+
 /// Calls `fn(record, where)` for each non-blank line of the JSONL file `path`, in file order,
 /// with where.line the 1-based line number. A line that is not a JSON object is an
 /// rlhf::format_error naming the file and line. Every error `fn` raises about the record
 /// (rlhf::format_error, invalid_argument, numerical_error, io_error) is prefixed with
 /// "FILE:LINE: " unless its message starts so already, and keeps its type; a nlohmann::json
 /// exception from `fn` becomes a format_error so prefixed. A missing file is an
-/// rlhf::io_error. CRLF line ends and a UTF-8 byte-order mark are accepted.
+/// rlhf::io_error. CRLF line ends and a UTF-8 byte-order mark are accepted. A line longer
+/// than limits::max_jsonl_line() or nested deeper than limits::max_json_depth() is a
+/// format_error naming it (core/limits.hpp).
 /// Returns the number of records.
 inline std::size_t for_each_jsonl(const std::filesystem::path& path,
                                   const std::function<void(const nlohmann::json&, const source_location&)>& fn) {
@@ -82,12 +109,15 @@ inline std::size_t for_each_jsonl(const std::filesystem::path& path,
   source_location where{path.string(), 0};
   std::string line;
   std::size_t records = 0;
-  while (std::getline(is, line)) {
-    ++where.line;
+  const std::uint64_t max_line = limits::max_jsonl_line(), max_depth = limits::max_json_depth();
+  while (detail::read_bounded_line(is, line, max_line, where)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::string_view text = line;
     if (where.line == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
     if (text.find_first_not_of(" \t\f\v") == std::string_view::npos) continue;
+    if (const auto depth = limits::json_depth(text, max_depth); depth > max_depth)
+      fail_at(where, "JSON nested deeper than ", max_depth, " levels (the limit; RLHF_MAX_JSON_DEPTH raises it); "
+              "a record is an object of strings, numbers and arrays of them");
     nlohmann::json record;
     try {
       record = nlohmann::json::parse(text);

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rlhf/core/error.hpp"
+#include "rlhf/core/limits.hpp"
 #include "rlhf/io/atomic_file.hpp"
 #include "rlhf/io/detail/json_location.hpp"
 #include "rlhf/io/detail/unicode.hpp"
@@ -112,7 +113,7 @@ class gpt2_tokenizer {
   /// rlhf::format_error "FILE:LINE: problem; fix" when malformed (1-based lines; "FILE: ..."
   /// alone when what is wrong is something missing from the whole file).
   gpt2_tokenizer(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt)
-      : gpt2_tokenizer(read_file(vocab_json), vocab_json.string(), read_file(merges_txt), merges_txt.string()) {}
+      : gpt2_tokenizer(read_bounded(vocab_json), vocab_json.string(), read_bounded(merges_txt), merges_txt.string()) {}
 
   /// The same from the files' contents; the names are used in error messages.
   gpt2_tokenizer(std::string_view vocab_json_text, std::string vocab_name, std::string_view merges_text,
@@ -170,6 +171,16 @@ class gpt2_tokenizer {
                  "gpt2_tokenizer: token id ", id, " is not in the vocabulary (size ", tables_->bytes.size(),
                  "); the ids come from another tokenizer or model");
     return id;
+  }
+
+  /// read_file, refusing (rlhf::format_error) a file above limits::max_tokenizer_file() before reading it.
+  static std::string read_bounded(const std::filesystem::path& p) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(p, ec);
+    if (!ec && size > limits::max_tokenizer_file())
+      RLHF_THROW(format_error, p.string(), ": ", size, " bytes, more than the ", limits::max_tokenizer_file(),
+                 "-byte limit for a tokenizer file (RLHF_MAX_TOKENIZER_FILE raises it); GPT-2's is 1 MB: is this the right file?");
+    return read_file(p);
   }
 
   void load_vocab(std::string_view text, const std::string& name) {

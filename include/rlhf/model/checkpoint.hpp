@@ -12,6 +12,7 @@
 /// interrupted or failed save leaves an existing model directory as it was, and the files it
 /// does not write (vocab.json, merges.txt) are carried over unchanged.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -26,6 +27,7 @@
 
 #include "rlhf/config.hpp"
 #include "rlhf/core/error.hpp"
+#include "rlhf/core/limits.hpp"
 #include "rlhf/core/view.hpp"
 #include "rlhf/io/atomic_file.hpp"
 #include "rlhf/io/safetensors.hpp"
@@ -105,6 +107,9 @@ inline std::filesystem::path config_path(const std::filesystem::path& p) {
 
 inline nlohmann::json read_json_object(const std::filesystem::path& file) {
   const std::string text = io::read_file(file);
+  if (const auto depth = limits::json_depth(text, limits::max_json_depth()); depth > limits::max_json_depth())
+    RLHF_THROW(format_error, file.string(), ": JSON nested deeper than ", limits::max_json_depth(),
+               " levels (the limit; RLHF_MAX_JSON_DEPTH raises it); a config is a flat object");
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
     RLHF_THROW(format_error, file.string(), ": not valid JSON; rewrite it or regenerate the model directory");
@@ -356,7 +361,9 @@ struct load_report {
 /// "transformer." prefix; the `attn.bias` / `attn.masked_bias` buffers and `lm_head.weight`
 /// (tied to wte) are ignored. F16 and BF16 tensors are widened exactly.
 /// @throws rlhf::format_error naming the tensor and the file for a missing tensor, or naming both
-///         shapes and config.json for a shape mismatch; rlhf::io_error when the file is missing
+///         shapes and config.json for a shape mismatch; rlhf::numerical_error naming the tensor,
+///         the element and the value when a weight is NaN or ±inf; rlhf::io_error when the file
+///         is missing
 template <checkpointable Model>
 load_report load_parameters(const std::filesystem::path& dir, Model& model, const load_options& options = {}) {
   using backend = model_backend_t<Model>;
@@ -387,6 +394,13 @@ load_report load_parameters(const std::filesystem::path& dir, Model& model, cons
     using T = std::remove_const_t<typename decltype(p.value)::value_type>;
     std::vector<float> values(static_cast<std::size_t>(p.value.size()));
     reader.read_f32_into(name, values);
+    // A diverged or corrupted checkpoint: refused here, naming the tensor, rather than giving NaN
+    // outputs downstream with no hint of where they came from.
+    if (const auto bad = std::find_if(values.begin(), values.end(), [](float x) { return !std::isfinite(x); });
+        bad != values.end())
+      RLHF_THROW(numerical_error, file.string(), ": tensor \"", name, "\" holds ", *bad, " at element ",
+                 bad - values.begin(), " of ", values.size(), " (shape ", detail::shape_text(info.shape),
+                 "); the checkpoint diverged or is corrupt: load an earlier checkpoint");
     if constexpr (std::is_same_v<T, float>) {
       backend::from_host(p.value, std::span<const float>(values));
     } else {

@@ -300,3 +300,23 @@ TEST_CASE("a transformer checkpoint round-trips bit for bit under Hugging Face G
                     Catch::Contains("wte.weight") && Catch::Contains("[11, 8]") && Catch::Contains("[11, 16]") &&
                         Catch::Contains("config.json"));
 }
+
+TEST_CASE("load_parameters refuses a NaN or inf weight, naming the tensor and the element", "[model][checkpoint]") {
+  temp_dir d("nonfinite");
+  tab a({.vocab_size = 6, .init_std = 1.0}, 3);
+  for (const std::uint32_t bits : {0x7FC00000u, 0x7F800000u, 0xFF800000u}) {  // NaN, +inf, -inf
+    rlhf::save_model(d.path, a, rlhf::head_kind::lm);
+    // Overwrite element 5 of logits.weight (the only tensor) in place.
+    const fs::path file = d.path / "model.safetensors";
+    std::string bytes = rlhf::io::read_file(file);
+    std::uint64_t header = 0;
+    for (int i = 7; i >= 0; --i) header = (header << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+    std::memcpy(bytes.data() + 8 + header + 5 * sizeof(float), &bits, sizeof bits);
+    write_text(file, bytes);
+    tab b({.vocab_size = 6});
+    CHECK_THROWS_AS(rlhf::load_parameters(d.path, b), rlhf::numerical_error);
+    CHECK_THROWS_WITH(rlhf::load_parameters(d.path, b), Catch::Contains("\"logits.weight\"") &&
+                                                          Catch::Contains("at element 5 of 36") &&
+                                                          Catch::Contains("load an earlier checkpoint"));
+  }
+}
