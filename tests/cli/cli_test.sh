@@ -22,6 +22,17 @@ cat >"$work/cfg.json" <<'J'
 J
 expect_exit 0 data "" -- "$rlhf" data --out "$work/d" --records 64 --prompts 4
 expect_exit 0 init "" -- "$rlhf" init --config "$work/cfg.json" --out "$work/m0" --seed 3
+# A checkpoint with a NaN weight (a diverged run): refused by name, exit 2, one line.
+cp -r "$work/m0" "$work/mnan"
+python3 - "$work/mnan/model.safetensors" <<'P'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read()); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); name = sorted(k for k in h if k != "__metadata__")[0]
+o = 8 + n + h[name]["data_offsets"][0]; b[o:o + 4] = struct.pack("<f", float("nan"))
+open(sys.argv[1], "wb").write(b)
+P
+expect_exit 2 nan-weight "holds nan at element 0" -- "$rlhf" generate --model "$work/mnan" --prompts "$work/d/prompts_eval.jsonl" --out "$work/gnan.jsonl"
+[[ ! -e $work/gnan.jsonl ]] && ok || bad "nan-weight: an output file was left behind"
 # rlhf tokenizer: BPE on the task's corpus, loaded by init; bad input named, nothing left behind.
 expect_exit 0 tokenizer "300 tokens" -- "$rlhf" tokenizer --corpus "$work/d/corpus.txt" --vocab-size 300 --out "$work/tok"
 python3 - "$work/tok" <<'P' && ok || bad "tokenizer files"
@@ -482,5 +493,40 @@ for c in dpo ppo rloo grpo; do
   expect_exit 0 "help-$c" "" -- "$rlhf" "$c" --help
   grep -q "usage: rlhf $c" "$work/stdout" && ok || bad "rlhf $c --help: $(cat "$work/stdout")"
 done
+# Determinism: the same seed gives bit-identical weights on 1 and 2 threads for every trainer,
+# and the same tokens for every decoder (the outputs' timing fields aside).
+same_on_threads() { # NAME COMMAND... (without --out/--threads): both runs' model.safetensors equal
+  local name=$1; shift
+  for t in 1 2; do "$@" --threads $t --out "$work/det-$name-$t" >/dev/null 2>"$work/stderr" || { bad "$name --threads $t: $(cat "$work/stderr")"; return; }; done
+  cmp -s "$work/det-$name-1/model.safetensors" "$work/det-$name-2/model.safetensors" && ok || bad "$name: weights differ on 1 and 2 threads"
+}
+same_on_threads sft "$rlhf" sft --model "$work/m0" --data "$work/d/sft.jsonl" --steps 6 --batch-size 8 --lr 3e-3
+for kind in sequence prefix token genarm; do
+  same_on_threads "reward-$kind" "$rlhf" reward --kind $kind --init "$work/m1" --data "$work/prefs.jsonl" --steps 6 --batch-size 16 --lr 1e-3
+done
+same_on_threads reward-value "$rlhf" reward --kind value --init "$work/m1" --data "$work/scored.jsonl" --steps 6 --batch-size 16 --lr 1e-3
+same_on_threads dpo "$rlhf" dpo --policy "$work/m1" --data "$work/prefs.jsonl" --steps 6 --batch-size 16 --lr 3e-3
+online_any=(); skip=0  # the online options without their --threads 1
+for a in "${online[@]}"; do
+  if ((skip)); then skip=0; elif [[ $a == --threads ]]; then skip=1; else online_any+=("$a"); fi
+done
+for method in ppo rloo grpo; do
+  extra=(); [[ $method != ppo ]] && extra=(--samples 4)
+  same_on_threads "$method" "$rlhf" $method "${online_any[@]}" "${extra[@]}" --steps 3
+done
+for spec in "none" "args $work/r1" "pargs $work/rp" "cd $work/rv" "cd-block $work/rv" "farma $work/rt" "genarm $work/rg" "cards $work/r1" "bon $work/r1"; do
+  set -- $spec; reward=(); [[ -n ${2:-} ]] && reward=(--reward "$2")
+  for t in 1 2; do
+    "$rlhf" generate --model "$work/m1" --prompts "$work/p64.jsonl" --guide "$1" "${reward[@]}" --max-new-tokens 8 --seed 5 \
+      --threads $t --out "$work/det-gen-$1-$t.jsonl" 2>"$work/stderr" || bad "generate --guide $1 --threads $t: $(cat "$work/stderr")"
+  done
+  python3 - "$work/det-gen-$1-1.jsonl" "$work/det-gen-$1-2.jsonl" <<'P' && ok || bad "generate --guide $1: tokens differ on 1 and 2 threads"
+import json, sys
+a, b = ([json.loads(l) for l in open(f)] for f in sys.argv[1:])
+strip = lambda r: {k: v for k, v in r.items() if k != "stats"} | {"stats": {k: v for k, v in r["stats"].items() if k != "seconds"}}
+assert len(a) == len(b) == 32 and [strip(r) for r in a] == [strip(r) for r in b]
+P
+done
+
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]
