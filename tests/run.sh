@@ -7,6 +7,10 @@
 #               (the parsers, the transformer and its KV cache; not the kernel-by-kernel suites);
 #   thrust-omp  thrust-OMP as the *default* backend: the rlhf program and its end-to-end test
 #               (the train suite's backend-generic cases already run on thrust-OMP in release);
+#   fuzz        clang + libFuzzer (ASan + UBSan): one harness per reader (tests/fuzz), each run for
+#               RLHF_FUZZ_SECONDS (30) from its seed corpus: no crash, no escaped non-rlhf
+#               exception, every stated invariant (tokenizer round trip, ids in range, sizes);
+#               RLHF_FUZZ_SECONDS=600 RLHF_TEST_STAGES=fuzz is the ten-minute campaign;
 #   cuda        nvcc, sm_80 + sm_90, default backend thrust on CUDA: compiles the thrust test
 #               binary, the thrust benchmark and the bandit oracle (every trainer — DPO, PPO, RLOO,
 #               GRPO — instantiated on the CUDA backend); no GPU here: nothing runs. The rlhf
@@ -16,9 +20,10 @@
 # of every stage and runs every test, the full `rlhf pipeline` run and its shape among them (pipeline.full).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tests/deps.sh
 jobs=${RLHF_JOBS:-$(nproc)}
-stages=${RLHF_TEST_STAGES:-release sanitize thrust-omp cuda}
+stages=${RLHF_TEST_STAGES:-release sanitize fuzz thrust-omp cuda}
+[[ " $stages " == *" fuzz "* ]] && rlhf_need_fuzzer=1
+source tests/deps.sh
 full=${RLHF_FULL:-0}
 
 declare -A targets=(
@@ -37,7 +42,8 @@ for stage in $stages; do
     echo "nvcc not found: CUDA build skipped" >&2
     continue
   fi
-  cmake --preset "$stage" ${RLHF_CMAKE_EXTRA:-} -DRLHF_FULL=$([[ $full == 1 ]] && echo ON || echo OFF) >/dev/null
+  cmake --preset "$stage" ${RLHF_CMAKE_EXTRA:-} -DRLHF_FULL=$([[ $full == 1 ]] && echo ON || echo OFF) \
+    -DRLHF_FUZZ_SECONDS="${RLHF_FUZZ_SECONDS:-30}" >/dev/null
   build=(cmake --build --preset "$stage" -j "$jobs")
   if [[ $full != 1 && -n ${targets[$stage]:-} ]]; then build+=(--target ${targets[$stage]}); fi
   "${build[@]}"

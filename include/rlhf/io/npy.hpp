@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// NumPy `.npy` arrays at the library boundary (format spec: numpy.lib.format, versions 1-3),
-/// using xtensor's header parser and writer, with the checks xt::load_npy lacks: a truncated
+/// NumPy `.npy` arrays at the library boundary (format spec: numpy.lib.format, versions 1-3):
+/// our own strict header parser and xtensor's writer, with the checks xt::load_npy lacks: a truncated
 /// file, a header whose shape promises more data than the file holds, or a dtype other than
 /// the requested one is an rlhf::format_error naming the file, never a read past the end or
 /// a silent reinterpretation.
@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -33,6 +34,88 @@ struct npy_header {
   std::vector<std::size_t> shape;
   std::size_t data_offset = 0;
 };
+
+/// The header dict of numpy.lib.format, parsed strictly (xtensor's parser is not used on
+/// untrusted bytes: fuzzing found it doing out-of-range string arithmetic on malformed headers):
+/// `{'descr': STR, 'fortran_order': True|False, 'shape': (INT, ...), }` with the three keys in
+/// any order, each once, single or double quotes, optional trailing commas, then spaces and a
+/// newline. Anything else is an rlhf::format_error naming the file and what was expected.
+inline void parse_npy_dict(std::string_view text, const std::string& name, npy_header& h) {
+  std::size_t i = 0;
+  auto fail = [&](const char* what) {
+    RLHF_THROW(format_error, name, ": malformed .npy header at byte ", i, " of its dict: expected ", what,
+               "; write the file with numpy.save");
+  };
+  auto skip_space = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
+  };
+  auto expect = [&](char c, const char* what) {
+    skip_space();
+    if (i >= text.size() || text[i] != c) fail(what);
+    ++i;
+  };
+  auto quoted = [&]() {
+    skip_space();
+    if (i >= text.size() || (text[i] != '\'' && text[i] != '"')) fail("a quoted string");
+    const char q = text[i++];
+    const std::size_t end = text.find(q, i);
+    if (end == std::string_view::npos) fail("a closing quote");
+    const std::string out(text.substr(i, end - i));
+    i = end + 1;
+    return out;
+  };
+  bool have_descr = false, have_order = false, have_shape = false;
+  expect('{', "'{'");
+  for (;;) {
+    skip_space();
+    if (i < text.size() && text[i] == '}') {
+      ++i;
+      break;
+    }
+    const std::string key = quoted();
+    expect(':', "':' after a key");
+    skip_space();
+    if (key == "descr" && !have_descr) {
+      h.descr = quoted();
+      have_descr = true;
+    } else if (key == "fortran_order" && !have_order) {
+      if (text.substr(i, 4) == "True") h.fortran_order = true, i += 4;
+      else if (text.substr(i, 5) == "False") h.fortran_order = false, i += 5;
+      else fail("True or False for 'fortran_order'");
+      have_order = true;
+    } else if (key == "shape" && !have_shape) {
+      expect('(', "'(' opening 'shape'");
+      h.shape.clear();
+      for (;;) {
+        skip_space();
+        if (i < text.size() && text[i] == ')') {
+          ++i;
+          break;
+        }
+        if (i >= text.size() || text[i] < '0' || text[i] > '9') fail("a non-negative integer in 'shape'");
+        std::size_t d = 0;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+          if (d > (std::numeric_limits<std::size_t>::max() - 9) / 10) fail("a dimension that fits in 64 bits");
+          d = d * 10 + static_cast<std::size_t>(text[i++] - '0');
+        }
+        if (h.shape.size() == 64) fail("at most 64 dimensions");
+        h.shape.push_back(d);
+        skip_space();
+        if (i < text.size() && text[i] == ',') ++i;
+        else if (i >= text.size() || text[i] != ')') fail("',' or ')' in 'shape'");
+      }
+      have_shape = true;
+    } else {
+      fail("one each of the keys 'descr', 'fortran_order' and 'shape'");
+    }
+    skip_space();
+    if (i < text.size() && text[i] == ',') ++i;
+    else if (i >= text.size() || text[i] != '}') fail("',' or '}' after a value");
+  }
+  skip_space();
+  if (i != text.size()) fail("only spaces and a newline after the dict");
+  if (!have_descr || !have_order || !have_shape) fail("all of 'descr', 'fortran_order' and 'shape'");
+}
 
 inline npy_header parse_npy_header(const std::string& bytes, const std::string& name) {
   static constexpr char magic[] = "\x93NUMPY";
@@ -56,11 +139,7 @@ inline npy_header parse_npy_header(const std::string& bytes, const std::string& 
                bytes.size(), " bytes); the file is truncated");
   npy_header h;
   h.data_offset = offset + header_len;
-  try {
-    xt::detail::parse_header(bytes.substr(offset, header_len), h.descr, &h.fortran_order, h.shape);
-  } catch (const std::exception& e) {
-    RLHF_THROW(format_error, name, ": malformed .npy header (", e.what(), ")");
-  }
+  parse_npy_dict(std::string_view(bytes).substr(offset, header_len), name, h);
   return h;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include <xtensor/xarray.hpp>
@@ -79,4 +80,22 @@ TEST_CASE("malformed .npy files raise format_error naming the file", "[io][npy]"
   bad(v9, "version 9");
   CHECK_THROWS_AS(io::read_npy<float>(dir / "absent.npy"), rlhf::io_error);
   CHECK(io::read_npy<float>(dir.write("good.npy", good)).size() == 6);
+  // The strict header parser: what numpy writes, in any key order and quoting, and nothing else.
+  CHECK(io::read_npy<float>(dir.write("swapped.npy", npy_v1("{\"shape\": (6,), \"fortran_order\": False, \"descr\": \"<f4\"}", six, sizeof six))).size() == 6);
+  CHECK(io::read_npy<float>(dir.write("scalar.npy", npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", six, 4))).size() == 1);
+  bad(npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'descr': '<f4'}", six, sizeof six), "one each of the keys");
+  bad(npy_v1("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 3)}", six, sizeof six), "True or False");
+  bad(npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3)}", six, sizeof six), "non-negative integer");
+  bad(npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999, 3)}", six, sizeof six), "64 bits");
+  bad(npy_v1("{'descr': '<f4', 'fortran_order': False}", six, sizeof six), "all of");
+  bad(npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)} trailing", six, sizeof six), "only spaces");
+}
+
+TEST_CASE("fuzzing's findings on .npy stay fixed: each minimised input is a format_error", "[io][npy][fuzz]") {
+  // tests/fuzz: xtensor's header parser did out-of-range string arithmetic (UBSan) on these.
+  for (const char* f : {"crash-b3c99dcb83da", "crash-ff66ce04cef8"}) {
+    INFO(f);
+    const auto p = std::filesystem::path(RLHF_TEST_DATA_DIR) / "fuzz_regressions" / "npy" / f;
+    CHECK_THROWS_AS(io::read_npy<float>(p), rlhf::format_error);
+  }
 }

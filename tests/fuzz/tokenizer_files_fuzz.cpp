@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer harness: gpt2_tokenizer built from arbitrary vocab.json and merges.txt (the input
+// split at its first NUL byte). A tokenizer that loads must keep the tokenizer contract on the
+// input's own bytes: encode gives ids in [0, vocab_size), never EOS, and decode(encode(x)) == x.
+#include <cstdint>
+#include <string_view>
+
+#include "fuzz_support.hpp"
+#include "rlhf/io/gpt2_tokenizer.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view all(reinterpret_cast<const char*>(data), size);
+  const auto cut = all.find('\0');
+  const std::string_view vocab = all.substr(0, cut), merges = cut == std::string_view::npos ? "" : all.substr(cut + 1);
+  rlhf::fuzz::expect_rlhf_error_or_success([&] {
+    const rlhf::io::gpt2_tokenizer tok(vocab, "vocab.json", merges, "merges.txt");
+    const auto ids = tok.encode(all);
+    for (const auto id : ids) {
+      rlhf::fuzz::require(id >= 0 && id < tok.vocab_size(), "encode gave an id outside [0, vocab_size)");
+      rlhf::fuzz::require(id != tok.eos_id(), "encode emitted EOS for ordinary text");
+    }
+    rlhf::fuzz::require(tok.decode(ids) == all, "decode(encode(x)) != x");
+  });
+  return 0;
+}
