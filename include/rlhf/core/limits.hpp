@@ -12,6 +12,7 @@
 /// | bytes of one JSONL line | 64 MiB | RLHF_MAX_JSONL_LINE |
 /// | nesting depth of a JSON value (JSONL records, config.json) | 256 | RLHF_MAX_JSON_DEPTH |
 /// | bytes of a tokenizer file (vocab.json, merges.txt) | 256 MiB | RLHF_MAX_TOKENIZER_FILE |
+/// | a token id in vocab.json (ids may leave holes; memory grows with the largest) | 2^21 | RLHF_MAX_VOCAB |
 ///
 /// A safetensors header is capped at 100 MB as in the reference implementation, and every
 /// tensor's size must match its data offsets inside the file (io/safetensors.hpp), so a header
@@ -42,6 +43,7 @@ inline std::uint64_t from_env(const char* var, std::uint64_t fallback) {
 
 inline std::uint64_t max_jsonl_line() { return from_env("RLHF_MAX_JSONL_LINE", std::uint64_t{64} << 20); }
 inline std::uint64_t max_json_depth() { return from_env("RLHF_MAX_JSON_DEPTH", 256); }
+inline std::uint64_t max_vocab() { return from_env("RLHF_MAX_VOCAB", std::uint64_t{1} << 21); }
 inline std::uint64_t max_tokenizer_file() { return from_env("RLHF_MAX_TOKENIZER_FILE", std::uint64_t{256} << 20); }
 
 /// The deepest nesting of arrays and objects in JSON text (strings skipped, escapes honoured);

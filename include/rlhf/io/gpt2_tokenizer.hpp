@@ -221,6 +221,9 @@ class gpt2_tokenizer {
                      ") has a character outside GPT-2's byte-level alphabet; this is not a byte-level BPE vocabulary");
         raw.push_back(static_cast<char>(b->second));
       }
+      if (id >= limits::max_vocab())
+        RLHF_THROW(format_error, at(key), ": token \"", key, "\" has id ", id, ", beyond the limit of ", limits::max_vocab(),
+                   " ids (RLHF_MAX_VOCAB raises it); vocabularies number their tokens from 0");
       if (id >= t.bytes.size()) {
         t.bytes.resize(id + 1);
         t.text.resize(id + 1);

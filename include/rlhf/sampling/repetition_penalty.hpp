@@ -7,6 +7,7 @@
 /// θ when positive and multiplied by θ when negative, so θ > 1 always lowers it. No-op: θ = 1.
 /// Stateful: `observe_prompt` and `accept` record tokens, `reset` forgets them.
 #include <cmath>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -21,8 +22,10 @@ class repetition_penalty {
   using rlhf_concept = logit_processor_tag;
 
   explicit repetition_penalty(double theta = 1.0) : theta_(static_cast<float>(theta)) {
-    RLHF_EXPECTS(detail::finite(theta) && theta > 0.0, "repetition_penalty: theta = ", theta,
-                 " is outside the allowed range (0, inf); use 1 to disable, > 1 to discourage repeats");
+    RLHF_EXPECTS(detail::finite(theta) && theta >= std::numeric_limits<float>::min() &&
+                     theta <= std::numeric_limits<float>::max(),
+                 "repetition_penalty: theta = ", theta,
+                 " is outside the allowed range [1.2e-38, 3.4e38]; use 1 to disable, > 1 to discourage repeats");
   }
   double value() const noexcept { return theta_; }
 

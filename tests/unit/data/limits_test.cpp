@@ -88,3 +88,14 @@ TEST_CASE("a 2 GiB vocab.json is refused by its size before it is read", "[io][t
   CHECK_THROWS_WITH(rlhf::io::gpt2_tokenizer(vocab, merges),
                     Contains("vocab.json") && Contains("2147483648 bytes") && Contains("RLHF_MAX_TOKENIZER_FILE"));
 }
+
+TEST_CASE("a vocab.json id beyond RLHF_MAX_VOCAB is refused before its table is sized", "[io][tokenizer][limits]") {
+  // The fuzzer's finding (tests/fuzz, tokenizer_files): an id of ~10^8 sized three tables to it (an
+  // 850 MB allocation). Ids may leave holes, so the bound is on the largest id.
+  const std::string oom = rlhf::io::read_file(RLHF_TEST_DATA_DIR "/fuzz_regressions/tokenizer_files/oom-9cf8815ee05d");
+  const auto cut = oom.find('\0');
+  const std::string merges = cut == std::string::npos ? std::string() : oom.substr(cut + 1);
+  CHECK_THROWS_AS(rlhf::io::gpt2_tokenizer(oom.substr(0, cut), "vocab.json", merges, "merges.txt"), rlhf::format_error);
+  CHECK_THROWS_WITH(rlhf::io::gpt2_tokenizer("{\"a\": 0, \"b\": 100000000}", "vocab.json", "", "merges.txt"),
+                    Contains("vocab.json") && Contains("id 100000000") && Contains("RLHF_MAX_VOCAB"));
+}

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "reference.hpp"
+#include "rlhf/io/atomic_file.hpp"
 #include "rlhf/sampling.hpp"
 
 using namespace rlhf;
@@ -303,4 +304,23 @@ TEST_CASE("categorical sampling after each truncation matches the renormalised d
     typical{0.7}.apply(c);
     chi_square_check(chain{typical{0.7}, categorical{}}, l, ids_of(c), 1.0, 7);
   }
+}
+
+TEST_CASE("temperatures and penalties outside float's range: greedy or refused, never NaN", "[sampling][fuzz]") {
+  const std::vector<float> logits{0.5f, -1.0f, 2.0f, 0.0f, neg_inf, 1.5f};
+  // A T so small that logit / T overflows float is the T -> 0 limit: greedy, log q = 0.
+  for (const double t : {1e-40, 1e-58, 1e-300}) {
+    INFO(t);
+    candidates c(logits);
+    temperature(t).apply(c);
+    REQUIRE(c.size() == 1);
+    CHECK(c.id(0) == 2);
+  }
+  CHECK_THROWS_AS(temperature(5.5e43), rlhf::invalid_argument);  // finite as a double, inf as a float
+  CHECK_THROWS_AS(repetition_penalty(1e-50), rlhf::invalid_argument);
+  CHECK_THROWS_AS(repetition_penalty(1e300), rlhf::invalid_argument);
+  // The fuzzer's finding (tests/fuzz, sampler): this spec sampled with log q = NaN. Now it is
+  // refused by name (T = 5.6e43 does not fit a float).
+  const std::string spec = rlhf::io::read_file(RLHF_TEST_DATA_DIR "/fuzz_regressions/sampler/crash-40cfc535ed02");
+  CHECK_THROWS_WITH(any_sampler::parse(spec), Catch::Contains("temperature"));
 }
