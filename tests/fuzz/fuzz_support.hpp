@@ -52,4 +52,16 @@ inline void require(bool ok, const char* what) {
   }
 }
 
+/// The tokenizer contract on `text`: encode gives ids in [0, vocab_size) and never EOS, and
+/// decode(encode(text)) == text.
+template <class Tokenizer>
+void require_round_trip(const Tokenizer& tok, std::string_view text) {
+  const auto ids = tok.encode(text);
+  for (const auto id : ids) {
+    require(id >= 0 && id < tok.vocab_size(), "encode gave an id outside [0, vocab_size)");
+    require(id != tok.eos_id(), "encode emitted EOS for ordinary text");
+  }
+  require(tok.decode(ids) == text, "decode(encode(x)) != x");
+}
+
 }  // namespace rlhf::fuzz
