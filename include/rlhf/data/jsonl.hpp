@@ -63,9 +63,7 @@ template <class E>
     throw format_error(at + e.what() + "; check the record's fields and their types");
   }
 }
-}  // namespace detail
 
-namespace detail {
 /// Reads the next line of `is` into `line` (without its '\n'), counting it in where.line;
 /// false at the end of the file. A line longer than `max` bytes is an rlhf::format_error naming
 /// it, raised once `max` bytes are read: the line is never held whole.
@@ -115,7 +113,7 @@ inline std::size_t for_each_jsonl(const std::filesystem::path& path,
     std::string_view text = line;
     if (where.line == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
     if (text.find_first_not_of(" \t\f\v") == std::string_view::npos) continue;
-    if (const auto depth = limits::json_depth(text, max_depth); depth > max_depth)
+    if (limits::json_depth(text, max_depth) > max_depth)
       fail_at(where, "JSON nested deeper than ", max_depth, " levels (the limit; RLHF_MAX_JSON_DEPTH raises it); "
               "a record is an object of strings, numbers and arrays of them");
     nlohmann::json record;

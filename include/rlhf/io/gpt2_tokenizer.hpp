@@ -177,8 +177,8 @@ class gpt2_tokenizer {
   static std::string read_bounded(const std::filesystem::path& p) {
     std::error_code ec;
     const auto size = std::filesystem::file_size(p, ec);
-    if (!ec && size > limits::max_tokenizer_file())
-      RLHF_THROW(format_error, p.string(), ": ", size, " bytes, more than the ", limits::max_tokenizer_file(),
+    if (const auto max = limits::max_tokenizer_file(); !ec && size > max)
+      RLHF_THROW(format_error, p.string(), ": ", size, " bytes, more than the ", max,
                  "-byte limit for a tokenizer file (RLHF_MAX_TOKENIZER_FILE raises it); GPT-2's is 1 MB: is this the right file?");
     return read_file(p);
   }

@@ -107,8 +107,8 @@ inline std::filesystem::path config_path(const std::filesystem::path& p) {
 
 inline nlohmann::json read_json_object(const std::filesystem::path& file) {
   const std::string text = io::read_file(file);
-  if (const auto depth = limits::json_depth(text, limits::max_json_depth()); depth > limits::max_json_depth())
-    RLHF_THROW(format_error, file.string(), ": JSON nested deeper than ", limits::max_json_depth(),
+  if (const auto max_depth = limits::max_json_depth(); limits::json_depth(text, max_depth) > max_depth)
+    RLHF_THROW(format_error, file.string(), ": JSON nested deeper than ", max_depth,
                " levels (the limit; RLHF_MAX_JSON_DEPTH raises it); a config is a flat object");
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
