@@ -56,39 +56,11 @@ using dpo_t = rlhf::train::dpo_trainer<policy_t, rlhf::any_preference_loss, rlhf
 /// with their token counts (checked against the data by the trainer).
 rlhf::train::reference_log_probs read_reference_log_probs(const std::filesystem::path& file, std::size_t records,
                                                           bool length_normalised) {
-  rlhf::train::reference_log_probs ref;
-  std::size_t line = 0;
-  rlhf::data::for_each_jsonl(file, [&](const nlohmann::json& rec, const rlhf::data::source_location& where) {
-    ++line;
-    std::vector<const nlohmann::json*> arrays;
-    if (rec.contains("chosen_logprobs") && rec.contains("rejected_logprobs")) {
-      arrays = {&rec["chosen_logprobs"], &rec["rejected_logprobs"]};
-    } else if (rec.contains("responses_logprobs") && rec["responses_logprobs"].is_array()) {
-      for (const auto& a : rec["responses_logprobs"]) arrays.push_back(&a);
-    } else {
-      rlhf::data::fail_at(where, "no chosen_logprobs + rejected_logprobs or responses_logprobs; write the file with "
-                          "rlhf logprobs --model REF --data DATA");
-    }
-    auto& sums = ref.sums.emplace_back();
-    auto& tokens = ref.tokens.emplace_back();
-    for (const auto* a : arrays) {
-      if (!a->is_array())
-        rlhf::data::fail_at(where, "a *_logprobs field is not an array of numbers");
-      double s = 0;
-      for (const auto& x : *a) {
-        if (!x.is_number() || !std::isfinite(x.get<double>()))
-          rlhf::data::fail_at(where, "a log-prob is not a finite number");
-        s += x.get<double>();
-      }
-      const auto n = static_cast<index_t>(a->size());
-      sums.push_back(length_normalised && n > 0 ? s / static_cast<double>(n) : s);
-      tokens.push_back(n);
-    }
-  });
-  if (ref.sums.size() != records)
-    RLHF_THROW(invalid_argument, file.string(), " holds ", ref.sums.size(), " records but --data has ", records,
+  auto pre = rlhf::data::load_response_log_probs(file, {.length_normalised = length_normalised});
+  if (pre.sums.size() != records)
+    RLHF_THROW(invalid_argument, file.string(), " holds ", pre.sums.size(), " records but --data has ", records,
                "; write it with rlhf logprobs from the same data file");
-  return ref;
+  return {.sums = std::move(pre.sums), .tokens = std::move(pre.tokens)};
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "rlhf/data/collate.hpp"
 #include "rlhf/data/datasets.hpp"
 #include "rlhf/data/jsonl.hpp"
+#include "rlhf/data/response_log_probs.hpp"
 #include "rlhf/data/response_view.hpp"
 #include "rlhf/data/token_batch.hpp"
 #include "rlhf/data/validate_batch.hpp"
