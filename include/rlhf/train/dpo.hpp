@@ -273,7 +273,7 @@ class dpo_trainer {
 
   /// Trains reference-free (config().reference_free must be set: log π_ref = 0).
   template <std::ranges::random_access_range Records, class EvalFn = no_evaluation>
-    requires reward_record<std::ranges::range_value_t<Records>> && (!language_model<EvalFn>)
+    requires reward_record<std::ranges::range_value_t<Records>> && (!language_model<std::remove_cvref_t<EvalFn>>)
   loop_result train(Policy& policy, const Records& records, EvalFn&& eval = {}) {
     RLHF_EXPECTS(config_.reference_free, "dpo: no reference given; pass a reference model or precomputed "
                  "reference log-probs, or set reference_free");

@@ -298,13 +298,11 @@ TEMPLATE_LIST_TEST_CASE("determinism: DPO and IPO with the JS divergence do not 
                         "[train][determinism][dpo]", rlhf::test::backends) {
   const auto data = pairs(24);
   const rt::dpo_config cfg{.optimizer = adamw, .steps = 4, .batch_size = 6, .seed = 6, .shuffle = true, .beta = 0.2};
-  // train(policy, data, ref) alone is ambiguous for clang 14, which also matches the
-  // reference-free overload with the reference as its EvalFn; naming the evaluation avoids it.
   SECTION("DPO: sigmoid loss, reverse KL") {
     check_determinism<TestType>([&]<class B>(int) {
       lm_t<B> policy(tiny, model_seed), ref(tiny, model_seed);
       rt::dpo_trainer<lm_t<B>> trainer(cfg, rlhf::loss::sigmoid(), rlhf::divergences::reverse_kl(), quiet);
-      return final_params(trainer.train(policy, data, ref, rt::no_evaluation{}), 4, policy);
+      return final_params(trainer.train(policy, data, ref), 4, policy);
     });
   }
   SECTION("IPO loss, Jensen-Shannon divergence") {
@@ -312,7 +310,7 @@ TEMPLATE_LIST_TEST_CASE("determinism: DPO and IPO with the JS divergence do not 
       lm_t<B> policy(tiny, model_seed), ref(tiny, model_seed);
       rt::dpo_trainer<lm_t<B>, rlhf::loss::ipo, rlhf::divergences::js> trainer(cfg, rlhf::loss::ipo(),
                                                                             rlhf::divergences::js(), quiet);
-      return final_params(trainer.train(policy, data, ref, rt::no_evaluation{}), 4, policy);
+      return final_params(trainer.train(policy, data, ref), 4, policy);
     });
   }
 }
