@@ -22,14 +22,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${RLHF_JOBS:-$(nproc)}
 stages=${RLHF_TEST_STAGES:-release sanitize fuzz thrust-omp cuda}
-[[ " $stages " == *" fuzz "* ]] && rlhf_need_fuzzer=1
+[[ " $stages " == *" fuzz "* ]] && rlhf_need_clang=1
 source tests/deps.sh
 full=${RLHF_FULL:-0}
 
 declare -A targets=(
   [sanitize]="rlhf_test_core rlhf_test_io rlhf_test_data rlhf_test_objective rlhf_test_sampling rlhf_test_decoding rlhf_test_model"
   [thrust-omp]="rlhf_cli"
-  [cuda]="rlhf_test_thrust rlhf_thrust_backend_bench example_bandit_closed_form"
+  [cuda]="rlhf_test_thrust rlhf_thrust_backend_bench example_bandit_closed_form rlhf_test_io"
 )
 declare -A tests=(
   [sanitize]="^(core|io|data|objective|sampling|decoding|model)$"

@@ -30,6 +30,9 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
@@ -54,6 +57,21 @@ inline std::string join(const std::vector<std::string>& words, std::string_view 
   std::string out;
   for (const auto& w : words) out += (out.empty() ? "" : std::string(sep)) + w;
   return out;
+}
+
+/// Sends this process's stdout and stderr to /dev/null and returns a stream on the original
+/// stderr for its errors (the non-root processes of a data-parallel run).
+inline FILE* quiet_except_errors() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  const int null = ::open("/dev/null", O_WRONLY);
+  if (saved < 0 || null < 0) return stderr;
+  ::dup2(null, 1);
+  ::dup2(null, 2);
+  ::close(null);
+  FILE* errors = ::fdopen(saved, "w");
+  return errors != nullptr ? errors : stderr;
 }
 
 }  // namespace detail
@@ -353,21 +371,46 @@ inline int run_command_line(std::span<const command> table, int argc, char** arg
     std::fprintf(stderr, "rlhf: unknown command '%s' (commands: %s)\n", argv[1], names.c_str());
     return 2;
   }
-  const std::string who = "rlhf " + std::string(name);
+  std::string who = "rlhf " + std::string(name);
+  // Under mpirun (an MPI build): the data-parallel commands run on every process; rank 0 prints
+  // and writes, the others' stdout and stderr go to /dev/null except their errors. An error on
+  // any process ends the whole job (the others would wait in their next collective).
+  FILE* errors = stderr;
+  int world_size = 1;
+  try {
+    const auto& world = rlhf::dist::world();
+    world_size = world.size();
+    if (world_size > 1) {
+      constexpr std::string_view parallel[] = {"sft", "reward", "dpo", "ppo", "rloo", "grpo", "generate"};
+      if (std::find(std::begin(parallel), std::end(parallel), name) == std::end(parallel)) {
+        if (world.is_root())
+          std::fprintf(stderr, "%s: runs as one process (started by mpirun with %d); the data-parallel commands "
+                       "are sft, reward, dpo, ppo, rloo, grpo and generate\n", who.c_str(), world_size);
+        return 2;
+      }
+      who += " [rank " + std::to_string(world.rank()) + "]";
+      if (!world.is_root()) errors = detail::quiet_except_errors();
+    }
+  } catch (const rlhf::error& e) {
+    std::fprintf(stderr, "%s: %s\n", who.c_str(), e.what());
+    return 1;
+  }
+  const auto fail = [&](int code, const char* format, const char* what) {
+    std::fprintf(errors, format, who.c_str(), what);
+    std::fflush(errors);
+    if (world_size > 1) rlhf::dist::world().abort(code);
+    return code;
+  };
   try {
     return cmd->main(*cmd, argc - 1, argv + 1);
   } catch (const rlhf::internal_error& e) {
-    std::fprintf(stderr, "%s: %s\n", who.c_str(), e.what());
-    return 1;
+    return fail(1, "%s: %s\n", e.what());
   } catch (const rlhf::error& e) {
-    std::fprintf(stderr, "%s: %s\n", who.c_str(), e.what());
-    return 2;
+    return fail(2, "%s: %s\n", e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: out of memory; use a smaller --batch-size or model\n", who.c_str());
-    return 1;
+    return fail(1, "%s: out of memory; use a smaller --batch-size or model%s\n", "");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: unexpected error: %s\n", who.c_str(), e.what());
-    return 1;
+    return fail(1, "%s: unexpected error: %s\n", e.what());
   }
 }
 

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <rlhf/core/error.hpp>
+#include <rlhf/dist/world.hpp>
 #include <rlhf/train/progress.hpp>
 
 namespace rlhf::cli {
@@ -64,9 +65,14 @@ void check_range(std::string_view option, T v, T lo, T hi, std::string_view why 
 /// path that cannot be a directory (under a regular file, on a read-only or virtual file system)
 /// is reported at once with status 2, not after training. If the run fails before keep(), the
 /// directories it created are removed again (when still empty): a failed run leaves no trace.
+/// Whether this process writes the command's outputs: always for one process; under mpirun
+/// (data-parallel sft, reward, dpo) rank 0 only, the others hold the same model.
+inline bool writes_outputs() { return rlhf::dist::world().is_root(); }
+
 class output_directory {
  public:
   explicit output_directory(std::filesystem::path dir, std::string_view option = "--out") : dir_(std::move(dir)) {
+    if (!writes_outputs()) return;  // rank 0 of a data-parallel run creates and fills it
     std::error_code ec;
     for (auto p = dir_; !p.empty() && !std::filesystem::exists(p, ec); p = p.parent_path()) {
       created_.push_back(p);

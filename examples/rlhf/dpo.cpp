@@ -123,7 +123,7 @@ int run_dpo(const dpo_options& o) {
   if (!result.last_eval.is_null()) run["eval_after"] = result.last_eval;
   auto history = rlhf::read_model_info(o.policy).history;
   history.push_back(run);
-  rlhf::save_model(o.out, policy, rlhf::head_kind::lm, history, {.extra_files = rlhf::io::tokenizer_files(o.policy)});
+  if (writes_outputs()) rlhf::save_model(o.out, policy, rlhf::head_kind::lm, history, {.extra_files = rlhf::io::tokenizer_files(o.policy)});
   out.keep();
   std::fprintf(stderr, "rlhf dpo: %lld steps, loss %.4f -> %.4f, %.1fs; wrote %s\n",
                static_cast<long long>(result.steps), result.first_loss, result.last_loss, result.seconds, o.out.c_str());

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 // rlhf generate: sample a response for every prompt, plainly or guided by a reward model
 // (CLI.md output format; ALGORITHMS.md §5 for the methods).
+#include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <sstream>
+#include <string>
 
 #include <rlhf/data.hpp>
 #include <rlhf/decoding.hpp>
@@ -197,8 +200,14 @@ double generate_responses(const generate_options& o) {
   if (!g.stop_strings.empty()) g.detokenize = [&tok](std::span<const token_id> ids) { return tok.decode(ids); };
   std::vector<std::vector<token_id>> ids;
   for (const auto& p : prompts) ids.push_back(p.prompt_ids);
-  const std::span<const std::vector<token_id>> ps(ids);
-  rlhf::data::jsonl_writer out(o.out);  // opened first: a path that cannot be written fails before decoding
+  // Under mpirun each process decodes a contiguous shard of the prompts, sampling from the
+  // prompts' own streams (the tokens of one process); rank 0 writes every record in prompt order.
+  const auto& comm = rlhf::dist::world();
+  const auto part = rlhf::dist::shard(ids.size(), comm.rank(), comm.size());
+  g.first_index = part.first;
+  const auto ps = std::span<const std::vector<token_id>>(ids).subspan(part.first, part.size());
+  std::optional<rlhf::data::jsonl_writer> out;  // opened first: a path that cannot be written fails before decoding
+  if (writes_outputs()) out.emplace(o.out);
 
   const auto scalar_rm = [&] {
     return load_model<rlhf::scalar_head>(o.reward, rm_info->head);
@@ -206,7 +215,8 @@ double generate_responses(const generate_options& o) {
   rlhf::guide::args_options args{.k = o.k.value_or(10), .w = o.w.value_or(1.0)};
   rlhf::generate_result result;
   const std::string& guide = o.guide;
-  if (guide == "none") {
+  if (ps.empty()) {  // a process with no prompt of its own (more processes than prompts)
+  } else if (guide == "none") {
     result = rlhf::generate(model, ps, sampler, g);
   } else if (guide == "args" || guide == "pargs" || guide == "cd") {
     auto rm = scalar_rm();
@@ -244,12 +254,13 @@ double generate_responses(const generate_options& o) {
     result = dec.generate(ps, g);
   }
 
-  for (std::size_t i = 0; i < prompts.size(); ++i) {
+  std::string mine;  // this process's records, one JSON line each
+  for (std::size_t i = 0; i < ps.size(); ++i) {
     const auto& s = result.sequences[i];
     std::vector<token_id> text_ids = s.tokens;
     if (s.finish == rlhf::finish_reason::eos && !text_ids.empty()) text_ids.pop_back();
     const auto& st = s.stats;
-    out.write({{"prompt", prompts[i].prompt_text},
+    const nlohmann::json record{{"prompt", prompts[part.first + i].prompt_text},
                {"completion", tok.decode(text_ids)},
                {"completion_ids", s.tokens},
                {"completion_logprobs", s.model_logprobs},
@@ -261,9 +272,29 @@ double generate_responses(const generate_options& o) {
                  {"rm_passes", st.rm_passes},
                  {"new_tokens", st.new_tokens},
                  {"seconds", st.seconds},
-                 {"kl_to_ref", st.kl_to_ref ? nlohmann::json(*st.kl_to_ref) : nlohmann::json(nullptr)}}}});
+                 {"kl_to_ref", st.kl_to_ref ? nlohmann::json(*st.kl_to_ref) : nlohmann::json(nullptr)}}}};
+    mine += rlhf::data::to_jsonl_line(record) + '\n';
   }
-  out.commit();
+  // The records of every process, in rank order (= prompt order), and the totals of the run; its
+  // wall time is the slowest process's.
+  const nlohmann::json totals{{"new_tokens", result.stats.new_tokens}, {"lm_passes", result.stats.lm_passes},
+                              {"rm_passes", result.stats.rm_passes}, {"seconds", result.stats.seconds}};
+  const auto records = comm.all_gather(mine);
+  result.stats = {};
+  for (const auto& text : comm.all_gather(totals.dump())) {
+    const auto t = nlohmann::json::parse(text);
+    result.stats.new_tokens += t["new_tokens"].get<index_t>();
+    result.stats.lm_passes += t["lm_passes"].get<index_t>();
+    result.stats.rm_passes += t["rm_passes"].get<index_t>();
+    result.stats.seconds = std::max(result.stats.seconds, t["seconds"].get<double>());
+  }
+  if (out) {
+    for (const auto& text : records) {
+      std::istringstream lines(text);
+      for (std::string line; std::getline(lines, line);) out->write(nlohmann::json::parse(line));  // the same line again
+    }
+    out->commit();
+  }
   std::fprintf(stderr,
                "rlhf generate: --guide %s, %zu prompts, %lld tokens in %.2fs (%.0f tokens/s, %lld LM and %lld RM batched "
                "passes) -> %s\n",

@@ -105,7 +105,7 @@ int run_online(const online_options& o, const char* name, Train&& train) {
                         {"first_loss", result.first_loss}, {"last_loss", result.last_loss}, {"seconds", result.seconds}};
   auto history = rlhf::read_model_info(o.policy).history;
   history.push_back(run);
-  rlhf::save_model(o.out, policy, rlhf::head_kind::lm, history, {.extra_files = rlhf::io::tokenizer_files(o.policy)});
+  if (writes_outputs()) rlhf::save_model(o.out, policy, rlhf::head_kind::lm, history, {.extra_files = rlhf::io::tokenizer_files(o.policy)});
   out.keep();
   std::fprintf(stderr, "rlhf %s: %lld rollouts, %lld optimizer steps, %.1fs; wrote %s\n", name,
                static_cast<long long>(cfg.rollouts), static_cast<long long>(result.steps), result.seconds, o.out.c_str());
@@ -143,7 +143,7 @@ int run_ppo(const ppo_options& o) {
         cfg, ppo, loop_settings(o.online.train, "ppo", o.online.out, rlhf::head_kind::lm));
     if (!o.online.train.resume.empty()) trainer.resume(policy, critic, o.online.train.resume);
     auto result = trainer.train(policy, critic, ref, reward, prompts, sampler);
-    if (!o.critic_out.empty()) rlhf::save_model(o.critic_out, critic, rlhf::head_kind::value, {},
+    if (!o.critic_out.empty() && writes_outputs()) rlhf::save_model(o.critic_out, critic, rlhf::head_kind::value, {},
                                                 {.extra_files = rlhf::io::tokenizer_files(o.online.policy)});
     return result;
   });

@@ -125,7 +125,7 @@ void finish(const reward_options& o, output_directory& out, const Model& model, 
   run["seconds"] = result.seconds;
   auto history = rlhf::read_model_info(source).history;
   history.push_back(run);
-  rlhf::save_model(o.out, model, head, history, {.extra_files = rlhf::io::tokenizer_files(source)});
+  if (writes_outputs()) rlhf::save_model(o.out, model, head, history, {.extra_files = rlhf::io::tokenizer_files(source)});
   out.keep();
   std::fprintf(stderr, "rlhf reward: %lld steps, loss %.4f -> %.4f, %.1fs; wrote %s\n",
                static_cast<long long>(result.steps), result.first_loss, result.last_loss, result.seconds, o.out.c_str());

@@ -92,7 +92,7 @@ int run_sft(const sft_options& o) {
   }
   auto history = rlhf::read_model_info(o.model).history;
   history.push_back(run);
-  rlhf::save_model(o.out, model, rlhf::head_kind::lm, history, {.extra_files = rlhf::io::tokenizer_files(o.model)});
+  if (writes_outputs()) rlhf::save_model(o.out, model, rlhf::head_kind::lm, history, {.extra_files = rlhf::io::tokenizer_files(o.model)});
   out.keep();
   std::fprintf(stderr, "rlhf sft: %lld steps, loss %.4f -> %.4f, %.1fs; wrote %s\n",
                static_cast<long long>(result.steps), result.first_loss, result.last_loss, result.seconds,

@@ -80,7 +80,7 @@ class best_of_n_decoder {
       detail::decode_rows<decltype(session), Sampler> d(session, static_cast<index_t>(lm_.vocab_size()), sampler_, opt, t0);
       std::vector<std::uint64_t> streams(static_cast<std::size_t>(rows));
       for (index_t r = 0; r < rows; ++r)  // sample 0 of prompt i draws what plain sampling draws
-        streams[r] = rng_stream(rng_purpose::sampling, static_cast<std::uint64_t>(r % n) << 40 | (first + r / n));
+        streams[r] = detail::copy_stream(opt, first + static_cast<std::size_t>(r / n), static_cast<std::uint64_t>(r % n));
       d.start(chunk, n, streams);
       while (d.plain_step()) {
       }

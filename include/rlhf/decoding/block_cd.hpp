@@ -65,7 +65,7 @@ class block_cd_decoder {
       detail::decode_rows<decltype(session), Sampler> d(session, static_cast<index_t>(lm_.vocab_size()), sampler_, opt, t0);
       std::vector<std::uint64_t> streams(static_cast<std::size_t>(rows));
       for (index_t r = 0; r < rows; ++r)
-        streams[r] = rng_stream(rng_purpose::sampling, static_cast<std::uint64_t>(r % K) << 40 | (first + r / K));
+        streams[r] = detail::copy_stream(opt, first + static_cast<std::size_t>(r / K), static_cast<std::uint64_t>(r % K));
       d.start(chunk, K, streams);
       auto values = vm_.start_session(rows, capacity);
       detail::prefill_copies(values, chunk, K);

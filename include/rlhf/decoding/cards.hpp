@@ -122,7 +122,7 @@ class cards_decoder {
     using rows_t = detail::decode_rows<decltype(session), Sampler>;
     rows_t d(session, static_cast<index_t>(lm_.vocab_size()), sampler_, opt, t0);
     std::vector<std::uint64_t> streams(chunk.size());
-    for (std::size_t b = 0; b < chunk.size(); ++b) streams[b] = rng_stream(rng_purpose::sampling, first + b);
+    for (std::size_t b = 0; b < chunk.size(); ++b) streams[b] = detail::prompt_stream(opt, first + b);
     d.start(chunk, 1, streams);
     auto rs = rm_.start_session(rows, capacity);
     const auto r_prompt = rs.prefill(chunk);
@@ -171,7 +171,7 @@ class cards_decoder {
         const double reward = static_cast<double>(r[b]);
         const double progress = std::min(1.0, static_cast<double>(d.response(b).tokens.size()) / budget);
         const double tau = s.tau0 + (opt_.target_reward - s.tau0) * progress;
-        const counter_rng u(opt.seed, rng_stream(rng_purpose::sampling, first + static_cast<std::size_t>(b)));
+        const counter_rng u(opt.seed, detail::prompt_stream(opt, first + static_cast<std::size_t>(b)));
         const bool accept = opt_.acceptance == cards_acceptance::hard
                                 ? reward >= tau
                                 : u.uniform((std::uint64_t{1} << 62) + static_cast<std::uint64_t>(s.attempts)) <

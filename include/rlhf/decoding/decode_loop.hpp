@@ -78,6 +78,10 @@ struct generate_options {
   /// Text of response tokens; required when stop_strings is not empty. Called serially.
   std::function<std::string(std::span<const token_id>)> detokenize{};
   std::uint64_t seed = 0;        ///< RNG key; stream = sampling stream of the prompt index, counter = draw
+  /// The prompts are prompts first_index, first_index + 1, ... of a larger call: prompt i samples
+  /// from the stream of first_index + i, so a shard of a data-parallel generate draws the tokens
+  /// the whole call would.
+  std::size_t first_index = 0;
   index_t batch_size = 8;        ///< prompts per decode session (prompts in chunks of this size)
   int threads = 0;               ///< threads sampling the rows of a step; 0 = OpenMP default
 
@@ -202,6 +206,15 @@ inline index_t batch_capacity(std::span<const std::vector<token_id>> prompts, co
   index_t capacity = 0;
   for (const auto& p : prompts) capacity = std::max(capacity, static_cast<index_t>(p.size()) + opt.max_new_tokens);
   return capacity;
+}
+
+/// The sampling stream of prompt `index` of a decoder call (generate_options::first_index added).
+inline std::uint64_t prompt_stream(const generate_options& opt, std::size_t index) {
+  return rng_stream(rng_purpose::sampling, opt.first_index + index);
+}
+/// Sample `copy` (< 2^24) of prompt `index` (best-of-N, block CD): copy 0 draws what plain sampling draws.
+inline std::uint64_t copy_stream(const generate_options& opt, std::size_t index, std::uint64_t copy) {
+  return rng_stream(rng_purpose::sampling, copy << 40 | (opt.first_index + index));
 }
 
 /// Calls f(chunk, first) for the prompts in batches of opt.batch_size (first: the chunk's first prompt index).

@@ -57,7 +57,7 @@ class guided_decoder {
       auto session = lm_.start_session(rows, capacity);
       detail::decode_rows<decltype(session), Sampler> d(session, static_cast<index_t>(lm_.vocab_size()), sampler_, opt, t0);
       std::vector<std::uint64_t> streams(chunk.size());
-      for (std::size_t b = 0; b < chunk.size(); ++b) streams[b] = rng_stream(rng_purpose::sampling, first + b);
+      for (std::size_t b = 0; b < chunk.size(); ++b) streams[b] = detail::prompt_stream(opt, first + b);
       d.start(chunk, 1, streams);
       const index_t rm_before = guidance_.passes();
       guidance_.start(rows, capacity, chunk, d.stats());

@@ -6,6 +6,12 @@
 /// seeded shuffle per epoch (data::shuffled_indices) — the data position a checkpoint records and
 /// a resume checks, and the checks of a model against the collation settings. A pure function of
 /// (seed, s), so a resumed run sees exactly the batches an uninterrupted one would.
+///
+/// Data parallelism (the loop's communicator, P processes): --batch-size stays per process, as
+/// TRL's per-device batch size, so a step's global batch is P × batch_size × grad_accum records
+/// — the same records, in the same order, as one process with P times the batch size — and
+/// process r takes the r-th contiguous shard of it (dist::shard; the last batch of an epoch may
+/// leave a process fewer records, or none). Trainers normalise by global counts (global_count).
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -19,6 +25,7 @@
 
 #include "rlhf/core/error.hpp"
 #include "rlhf/data/batching.hpp"
+#include "rlhf/dist/communicator.hpp"
 #include "rlhf/train/optimizer_config.hpp"
 #include "rlhf/train/training_loop.hpp"
 
@@ -32,8 +39,10 @@ struct data_schedule {
   index_t grad_accum = 1;  ///< micro-batches per optimizer step
   std::uint64_t seed = 0;  ///< shuffling
   bool shuffle = false;    ///< false = file order (CLI.md)
+  index_t processes = 1;   ///< data-parallel processes (set by dataset_loop from its communicator)
 
-  index_t records_per_step() const noexcept { return batch_size * grad_accum; }
+  /// Records of one optimizer step over all processes (the global batch).
+  index_t records_per_step() const noexcept { return batch_size * grad_accum * processes; }
   index_t steps_per_epoch(index_t n) const noexcept {
     return std::max<index_t>(1, (n + records_per_step() - 1) / records_per_step());
   }
@@ -49,6 +58,7 @@ class dataset_loop {
   /// `who` names the trainer in messages ("sft", "reward"). @throws rlhf::invalid_argument
   dataset_loop(std::string who, const data_schedule& schedule, const optimizer_config& optimizer, loop_options options)
       : who_(std::move(who)), schedule_(schedule), loop_(optimizer, named(std::move(options), who_, schedule.seed)) {
+    schedule_.processes = loop_.comm().size();
     RLHF_EXPECTS(schedule_.steps >= 0, who_, ": --steps must be >= 0 (got ", schedule_.steps, "; 0 means use --epochs)");
     RLHF_EXPECTS(schedule_.steps > 0 || schedule_.epochs >= 1, who_, ": --epochs must be >= 1 when --steps is 0 (got ",
                  schedule_.epochs, ")");
@@ -70,8 +80,17 @@ class dataset_loop {
     return max_len;
   }
 
-  /// Runs the loop over a dataset of n records: `step(model, indices, s) -> step_output` gets the
-  /// record indices of step s (records_per_step of them, the last step of an epoch fewer).
+  /// This process's shard of a step's global batch (all of it for one process).
+  std::span<const std::size_t> shard(std::span<const std::size_t> global) const {
+    const auto r = dist::shard(global.size(), loop_.comm().rank(), loop_.comm().size());
+    return global.subspan(r.first, r.size());
+  }
+  /// Σ over the processes of a local count: the normaliser of a step's loss (tokens, pairs).
+  double global_count(index_t local) const { return loop_.global_sum(static_cast<double>(local)); }
+
+  /// Runs the loop over a dataset of n records: `step(model, indices, s) -> step_output` gets
+  /// this process's shard of the record indices of step s (records_per_step of them over all
+  /// processes, the last step of an epoch fewer).
   /// @throws rlhf::invalid_argument for no records or other data than the resumed checkpoint's
   template <class StepFn, class EvalFn>
   loop_result run(Model& model, index_t n, StepFn&& step, EvalFn&& eval) {
@@ -90,8 +109,8 @@ class dataset_loop {
         order_epoch = epoch;
       }
       const index_t first = (s % per_epoch) * per_step, last = std::min(n, first + per_step);
-      step_output out = step(m, std::span<const std::size_t>(order).subspan(static_cast<std::size_t>(first),
-                                                                             static_cast<std::size_t>(last - first)), s);
+      step_output out = step(m, shard(std::span<const std::size_t>(order).subspan(static_cast<std::size_t>(first),
+                                                                                   static_cast<std::size_t>(last - first))), s);
       out.metrics["epoch"] = epoch;
       return out;
     };

@@ -426,7 +426,7 @@ class dpo_trainer {
     detail::dpo_sums sums;
     std::size_t k = 0;
     out.loss = accumulate_gradients(
-        m, std::span<const token_batch>(split.micro), static_cast<double>(pairs),
+        m, std::span<const token_batch>(split.micro), data_.global_count(pairs),
         [&](const auto& logp, const token_batch& mb, auto& d_out) {
           const data::response_view view(mb);
           const auto pol = view.sums(logp, config_.length_normalised);

@@ -319,8 +319,8 @@ class farma_trainer {
         order_of = {p.phase, p.pass};
       }
       const index_t first = p.batch * per_step, last = std::min(n, first + per_step);
-      const auto idx = std::span<const std::size_t>(order).subspan(static_cast<std::size_t>(first),
-                                                                   static_cast<std::size_t>(last - first));
+      const auto idx = data_.shard(std::span<const std::size_t>(order).subspan(static_cast<std::size_t>(first),
+                                                                                static_cast<std::size_t>(last - first)));
       step_output out = p.phase == 1 ? l1_batch(m, groups, idx, max_len) : l2_batch(m, groups, idx, max_len);
       out.metrics["phase"] = p.phase;
       out.metrics["round"] = p.round;
@@ -378,6 +378,7 @@ class farma_trainer {
     const data::collate_options opt{.pad_id = config_.l1.pad_id, .max_length = max_len};
     index_t pairs = 0;
     for (const std::size_t gi : idx) pairs += static_cast<index_t>(groups[gi].pairs.size());
+    const double global_pairs = data_.global_count(pairs);  // the normaliser over every process
     step_output out;
     out.tokens = pairs;
     detail::pair_sums sums;
@@ -390,12 +391,12 @@ class farma_trainer {
       std::vector<double> d(rewards.size(), 0.0);
       detail::add_pairs(groups, part, rewards, objective_, d, sums);
       xt::xtensor<T, 1> d_r = xt::zeros<T>({d.size()});
-      for (std::size_t i = 0; i < d.size(); ++i) d_r(i) = static_cast<T>(d[i] / static_cast<double>(pairs));
+      for (std::size_t i = 0; i < d.size(); ++i) d_r(i) = static_cast<T>(d[i] / global_pairs);
       const xt::xtensor<T, 2> d_max = xt::zeros<T>(r.max.shape());
       m.backward_picked(last_token_gradient(batch, d_r), d_max);
     }
     const auto mean = sums.mean();
-    out.loss = mean.loss;
+    out.loss = sums.loss / global_pairs;  // this process's share of the batch's mean
     out.metrics["l1"] = mean.loss;
     out.metrics["accuracy"] = mean.accuracy;
     out.metrics["rewards/margins"] = mean.mean_margin;
@@ -413,12 +414,13 @@ class farma_trainer {
       batches.push_back(detail::collate_chosen(groups, part, opt));
       positions += data::response_view(batches.back()).total();
     }
-    RLHF_EXPECTS(positions > 0, "farma: an L2 batch has no response token (every chosen response was truncated "
-                 "away); raise --max-length");
+    const double global_positions = data_.global_count(positions);  // the normaliser over every process
+    RLHF_EXPECTS(global_positions > 0, "farma: an L2 batch has no response token (every chosen response was "
+                 "truncated away); raise --max-length");
     step_output out;
     out.tokens = positions;
     const max_consistency_options mopt{.stop_gradient_max = config_.stop_gradient_max};
-    const double scale = config_.l2_weight / static_cast<double>(positions);
+    const double scale = config_.l2_weight / global_positions;
     detail::l2_sums total;
     for (const auto& batch : batches) {
       out.processed_tokens += static_cast<index_t>(xt::sum(batch.lengths)());
@@ -433,10 +435,11 @@ class farma_trainer {
       total.count += s.count;
       m.backward_picked(d_picked, d_max);
     }
-    const double l2 = total.half_squares / static_cast<double>(positions);
-    out.loss = config_.l2_weight * l2;
+    const double local = positions > 0 ? static_cast<double>(positions) : 1.0;
+    const double l2 = total.half_squares / local;
+    out.loss = config_.l2_weight * total.half_squares / global_positions;  // this process's share
     out.metrics["l2"] = l2;
-    out.metrics["consistency_error"] = total.abs / static_cast<double>(positions);
+    out.metrics["consistency_error"] = total.abs / local;
     return out;
   }
 

@@ -164,7 +164,7 @@ class genarm_trainer {
     std::size_t k = 0;
     const double beta_r = config_.beta_r;
     out.loss = accumulate_gradients(
-        m, std::span<const token_batch>(split.micro), static_cast<double>(pairs),
+        m, std::span<const token_batch>(split.micro), data_.global_count(pairs),
         [&](const auto& logp, const token_batch& mb, auto& d_out) {
           using T = typename std::remove_cvref_t<decltype(logp)>::value_type;
           const data::response_view rv(mb);

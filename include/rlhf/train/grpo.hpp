@@ -55,8 +55,8 @@ class grpo_method {
   /// The in-loss KL term β/N Σ k3(log π - log π_ref).
   void minibatch(std::span<const std::size_t> idx, const rollout_buffer& buf, const data::response_view&,
                  const xt::xtensor<double, 2>& new_logps, xt::xtensor<double, 2>& d_new, index_t,
-                 const rollout_config&, step_output& out) const {
-    if (options_.kl_in_reward) return;
+                 const rollout_config&, step_output& out, double) const {
+    if (options_.kl_in_reward || idx.empty()) return;
     const auto ref = rollout_buffer::matrix(buf.ref_logps, idx);
     const kl_loss_result kl = kl_loss(new_logps, ref, buf.lengths(idx), beta_, kl_estimator::k3);
     out.loss += kl.loss;

@@ -68,9 +68,11 @@ class ppo_method {
   static constexpr std::string_view name = "ppo";
   static constexpr index_t min_samples = 1;
 
-  explicit ppo_method(ppo_options options)
+  /// `comm`: the processes the policy trains on (data parallelism); the critic trains on the same.
+  explicit ppo_method(ppo_options options, dist::any_communicator comm = dist::world())
       : options_((options.validate(), options)),
-        critic_loop_(options.critic_optimizer, {.name = "critic", .progress = false, .max_bad_steps = 0}) {}
+        critic_loop_(options.critic_optimizer,
+                     {.name = "critic", .progress = false, .max_bad_steps = 0, .comm = std::move(comm)}) {}
 
   const ppo_options& options() const noexcept { return options_; }
   training_loop<Critic>& critic_loop() noexcept { return critic_loop_; }
@@ -112,23 +114,27 @@ class ppo_method {
     explained_variance_ = detail::explained_variance(buf);
   }
 
-  /// One critic step on the minibatch's rows (policy step s of the run).
+  /// One critic step on the minibatch's rows (policy step s of the run). `global_tokens`: the
+  /// response tokens of the whole minibatch over every process (data parallelism: this process's
+  /// rows `idx` may be a shard of it, or none, and the critic's loss is a mean over all of them).
   void minibatch(std::span<const std::size_t> idx, const rollout_buffer& buf, const data::response_view& view,
                  const xt::xtensor<double, 2>&, xt::xtensor<double, 2>&, index_t s, const rollout_config& cfg,
-                 step_output& out) {
-    const auto before = view.with_alignment(data::response_alignment::before_token);
-    const auto lengths = buf.lengths(idx);
-    const auto old_values = rollout_buffer::matrix(buf.old_values, idx);
-    const auto returns = rollout_buffer::matrix(buf.returns, idx);
-    const token_batch batch = buf.collate(idx, cfg.pad_id);
+                 step_output& out, double global_tokens) {
     value_loss_result vl;
     const step_metrics m = critic_loop_.update(*critic_, s, cfg.total_steps(), [&](Critic& c, index_t) {
+      step_output o;
+      if (idx.empty()) return o;  // a shard without rows: it only joins the gradient sum
+      const auto before = view.with_alignment(data::response_alignment::before_token);
+      const auto lengths = buf.lengths(idx);
+      const auto old_values = rollout_buffer::matrix(buf.old_values, idx);
+      const auto returns = rollout_buffer::matrix(buf.returns, idx);
+      const token_batch batch = buf.collate(idx, cfg.pad_id);
       auto values = c.forward(batch);
       vl = clipped_value_loss(before.gather(values), old_values, returns, lengths, options_.value_clip);
+      const double share = global_tokens > 0 ? static_cast<double>(vl.tokens) / global_tokens : 0.0;
       using out_t = decltype(values);
-      c.backward(before.template scatter<typename out_t::value_type>(vl.grad));
-      step_output o;
-      o.loss = vl.loss;
+      c.backward(before.template scatter<typename out_t::value_type>(xt::xtensor<double, 2>(vl.grad * share)));
+      o.loss = vl.loss * share;
       o.tokens = vl.tokens;
       return o;
     });
@@ -174,7 +180,7 @@ class ppo_trainer {
 
   /// @throws rlhf::invalid_argument for a setting outside its range
   ppo_trainer(const rollout_config& cfg, const ppo_options& ppo = {}, loop_options options = {})
-      : base_(cfg, ppo_method<Critic>(ppo), with_critic_saves(std::move(options))) {}
+      : ppo_trainer(cfg, ppo, options.comm, std::move(options)) {}
 
   ppo_trainer(const ppo_trainer&) = delete;  // the checkpoint hook refers to this object
   ppo_trainer& operator=(const ppo_trainer&) = delete;
@@ -200,6 +206,9 @@ class ppo_trainer {
   }
 
  private:
+  ppo_trainer(const rollout_config& cfg, const ppo_options& ppo, dist::any_communicator comm, loop_options&& options)
+      : base_(cfg, ppo_method<Critic>(ppo, std::move(comm)), with_critic_saves(std::move(options))) {}
+
   // The critic's checkpoint is written with every policy checkpoint (checkpoint-N-critic).
   loop_options with_critic_saves(loop_options o) {
     if (o.save_every > 0) {

@@ -594,7 +594,7 @@ class reward_trainer {
     detail::pair_sums sums;
     std::size_t k = 0;
     out.loss = accumulate_gradients(
-        m, std::span<const token_batch>(split.micro), static_cast<double>(pairs),
+        m, std::span<const token_batch>(split.micro), data_.global_count(pairs),
         [&](const auto& values, const token_batch& mb, auto& d_out) {
           using T = typename std::remove_cvref_t<decltype(values)>::value_type;
           const auto r = last_token_values(mb, values);

@@ -35,7 +35,7 @@ struct rloo_method {
 
   void minibatch(std::span<const std::size_t>, const rollout_buffer&, const data::response_view&,
                  const xt::xtensor<double, 2>&, xt::xtensor<double, 2>&, index_t, const rollout_config&,
-                 step_output&) const {}
+                 step_output&, double) const {}
 
   void resume(const std::filesystem::path&, index_t) const {}
 };

@@ -18,6 +18,13 @@
 /// Scores: a response without EOS can be penalised (TRL's missing_eos_penalty), scores can be
 /// clipped to ±reward_clip and normalised by running moments (OpenRLHF's normalize_reward).
 ///
+/// Data parallelism (the loop's communicator, P processes): a rollout takes P × prompts_per_rollout
+/// prompts; each process samples, reads and scores a contiguous shard of its rows (each row from
+/// its own sampling stream, so the tokens are those one process would draw), every process gathers
+/// the whole rollout and computes the same advantages, and each optimizer step's minibatch is split
+/// in shards whose losses are divided by the minibatch's global token count: P processes with
+/// --batch-size b give the run of one process with P·b.
+///
 /// Reproducibility: rollout i samples with the seed drawn from the stream (rollout, i) of the
 /// run's seed and takes its prompts and minibatch orders from seeded shuffles, so the run is a
 /// function of (seed, weights) and a resume at a rollout boundary continues bit-identically.
@@ -45,6 +52,7 @@
 #include "rlhf/data/collate.hpp"
 #include "rlhf/data/response_view.hpp"
 #include "rlhf/decoding/generate.hpp"
+#include "rlhf/dist/communicator.hpp"
 #include "rlhf/model/compatibility.hpp"
 #include "rlhf/model/concepts.hpp"
 #include "rlhf/model/sequence_rewards.hpp"
@@ -76,7 +84,7 @@ concept reward_source = value_model<R> || reward_function<R>;
 struct rollout_config {
   optimizer_config optimizer{};     ///< the policy's optimizer (--lr, ...)
   index_t rollouts = 10;            ///< rollouts of the run (--steps)
-  index_t prompts_per_rollout = 8;  ///< prompts sampled per rollout (--batch-size)
+  index_t prompts_per_rollout = 8;  ///< prompts sampled per rollout and process (--batch-size)
   index_t samples_per_prompt = 1;   ///< k responses per prompt (--samples; RLOO and GRPO need >= 2)
   index_t epochs = 1;               ///< passes over each rollout (--ppo-epochs)
   index_t minibatches = 1;          ///< optimizer steps per pass (--minibatches)
@@ -179,6 +187,39 @@ struct rollout_buffer {
 };
 
 namespace detail {
+
+/// The whole rollout on every process: each process's rows (responses, EOS flags, log π_old,
+/// log π_ref, raw scores, in row order), gathered in rank order — the order of the shards.
+inline void gather_rows(const dist::any_communicator& comm, rollout_buffer& mine, rollout_buffer& all) {
+  const auto keep = [&](rollout_buffer& from) {
+    all.responses = std::move(from.responses);
+    all.ended = std::move(from.ended);
+    all.old_logps = std::move(from.old_logps);
+    all.ref_logps = std::move(from.ref_logps);
+    all.raw_scores = std::move(from.raw_scores);
+    all.new_tokens = from.new_tokens;
+  };
+  if (comm.size() == 1) {
+    keep(mine);
+    return;
+  }
+  const nlohmann::json j{{"responses", mine.responses}, {"ended", mine.ended},   {"old", mine.old_logps},
+                         {"ref", mine.ref_logps},       {"scores", mine.raw_scores}, {"new_tokens", mine.new_tokens}};
+  rollout_buffer merged;
+  for (const auto& text : comm.all_gather(j.dump())) {
+    const auto part = nlohmann::json::parse(text);
+    const auto append = [](auto& to, const nlohmann::json& from) {
+      for (const auto& x : from) to.push_back(x.template get<typename std::remove_reference_t<decltype(to)>::value_type>());
+    };
+    append(merged.responses, part["responses"]);
+    append(merged.ended, part["ended"]);
+    append(merged.old_logps, part["old"]);
+    append(merged.ref_logps, part["ref"]);
+    append(merged.raw_scores, part["scores"]);
+    merged.new_tokens += part["new_tokens"].get<index_t>();
+  }
+  keep(merged);
+}
 
 template <reward_source R>
 std::vector<double> score_rows(R& reward, const rollout_buffer& buf, std::span<const std::size_t> idx, token_id pad_id) {
@@ -363,8 +404,10 @@ class online_trainer {
     buffer_.iteration = it;
     buffer_.samples_per_prompt = k;
     std::vector<std::vector<token_id>> rows;
-    for (index_t i = 0; i < config_.prompts_per_rollout; ++i) {
-      const index_t pos = it * config_.prompts_per_rollout + i, epoch = pos / n;
+    // --batch-size is per process (as TRL's per-device batch): P processes take P times the prompts.
+    const index_t per_rollout = config_.prompts_per_rollout * loop_.comm().size();
+    for (index_t i = 0; i < per_rollout; ++i) {
+      const index_t pos = it * per_rollout + i, epoch = pos / n;
       if (epoch != prompt_epoch_) {
         prompt_order_ = data::shuffled_indices(n, config_.seed, static_cast<std::uint64_t>(epoch));
         prompt_epoch_ = epoch;
@@ -379,22 +422,35 @@ class online_trainer {
                          .seed = static_cast<std::uint64_t>(bits[0]) << 32 | bits[1],
                          .batch_size = config_.generation_batch,
                          .threads = config_.threads};
-    auto out = generate(policy, std::span<const std::vector<token_id>>(rows), sampler, gen);
+    // Data parallelism: each process samples, reads and scores its shard of the rows (sampling
+    // from the rows' own streams, so the tokens are those of one process), then every process
+    // gathers the whole rollout and computes the same advantages.
+    const auto& comm = loop_.comm();
+    const auto part = dist::shard(rows.size(), comm.rank(), comm.size());
+    gen.first_index = part.first;
+    rollout_buffer mine;
+    mine.prompts.assign(rows.begin() + static_cast<std::ptrdiff_t>(part.first),
+                        rows.begin() + static_cast<std::ptrdiff_t>(part.last));
+    if (!mine.prompts.empty()) {
+      auto out = generate(policy, std::span<const std::vector<token_id>>(mine.prompts), sampler, gen);
+      for (auto& g : out.sequences) {
+        mine.ended.push_back(g.finish == finish_reason::eos ? 1 : 0);
+        mine.new_tokens += static_cast<index_t>(g.tokens.size());
+        mine.responses.push_back(std::move(g.tokens));
+      }
+    }
+    const auto local = mine.all_rows();
+    for (std::size_t i = 0; i < local.size(); i += static_cast<std::size_t>(config_.generation_batch)) {
+      const auto idx = std::span<const std::size_t>(local).subspan(
+          i, std::min(local.size() - i, static_cast<std::size_t>(config_.generation_batch)));
+      detail::read_log_probs(policy, mine, idx, config_.pad_id, mine.old_logps);
+      detail::read_log_probs(reference, mine, idx, config_.pad_id, mine.ref_logps);
+      const auto s = detail::score_rows(reward, mine, idx, config_.pad_id);
+      mine.raw_scores.insert(mine.raw_scores.end(), s.begin(), s.end());
+    }
+    detail::gather_rows(comm, mine, buffer_);
     buffer_.prompts = std::move(rows);
-    for (auto& g : out.sequences) {
-      buffer_.ended.push_back(g.finish == finish_reason::eos ? 1 : 0);
-      buffer_.new_tokens += static_cast<index_t>(g.tokens.size());
-      buffer_.responses.push_back(std::move(g.tokens));
-    }
     const auto all = buffer_.all_rows();
-    for (std::size_t i = 0; i < all.size(); i += static_cast<std::size_t>(config_.generation_batch)) {
-      const auto idx = std::span<const std::size_t>(all).subspan(
-          i, std::min(all.size() - i, static_cast<std::size_t>(config_.generation_batch)));
-      detail::read_log_probs(policy, buffer_, idx, config_.pad_id, buffer_.old_logps);
-      detail::read_log_probs(reference, buffer_, idx, config_.pad_id, buffer_.ref_logps);
-      const auto s = detail::score_rows(reward, buffer_, idx, config_.pad_id);
-      buffer_.raw_scores.insert(buffer_.raw_scores.end(), s.begin(), s.end());
-    }
     buffer_.scores = buffer_.raw_scores;
     for (std::size_t r = 0; r < all.size(); ++r) {
       if (config_.eos_id >= 0 && !buffer_.ended[r]) buffer_.scores[r] -= config_.missing_eos_penalty;
@@ -433,10 +489,24 @@ class online_trainer {
     const std::size_t rows = order_.size(), per = (rows + static_cast<std::size_t>(config_.minibatches) - 1) /
                                                     static_cast<std::size_t>(config_.minibatches);
     const std::size_t first = std::min(rows, static_cast<std::size_t>(mb) * per), last = std::min(rows, first + per);
-    const auto idx = std::span<const std::size_t>(order_).subspan(first, last - first);
+    const auto global = std::span<const std::size_t>(order_).subspan(first, last - first);
     step_output out;
-    if (idx.empty()) {
+    if (global.empty()) {
       out.skip = true;
+      return out;
+    }
+    // This process's shard of the minibatch; the token means are over the whole minibatch: each
+    // process's loss and gradients are its sums divided by the global token count.
+    const auto& comm = loop_.comm();
+    const auto part = dist::shard(global.size(), comm.rank(), comm.size());
+    const auto idx = global.subspan(part.first, part.size());
+    const std::vector<std::int32_t> all_lengths = buffer_.lengths(global);
+    const double global_tokens = std::accumulate(all_lengths.begin(), all_lengths.end(), 0.0);
+    if (idx.empty()) {  // nothing of this minibatch here; the method still joins its collectives
+      const token_batch nothing;
+      const data::response_view none(nothing);
+      xt::xtensor<double, 2> no_grad;
+      method_.minibatch(idx, buffer_, none, no_grad, no_grad, s, config_, out, global_tokens);
       return out;
     }
     const token_batch batch = buffer_.collate(idx, config_.pad_id);
@@ -449,13 +519,16 @@ class online_trainer {
     const ppo_clip_result clip = ppo_clip_loss(new_logps, old, adv, lengths, config_.clip_eps);
     xt::xtensor<double, 2> d_new = clip.grad;
     out.loss = clip.loss;
-    method_.minibatch(idx, buffer_, view, new_logps, d_new, s, config_, out);
+    method_.minibatch(idx, buffer_, view, new_logps, d_new, s, config_, out, global_tokens);
     out.tokens = clip.tokens;
     out.processed_tokens = static_cast<index_t>(xt::sum(batch.lengths)());
+    const double share = global_tokens > 0 ? static_cast<double>(clip.tokens) / global_tokens : 0.0;
+    out.loss *= share;
+    d_new *= share;
     if (!std::isfinite(clip.mean_ratio) || clip.mean_ratio > config_.ratio_threshold) {
       out.skip = true;
       ++skipped_minibatches_;
-    } else {
+    } else if (!idx.empty()) {
       using out_t = decltype(logp);
       out_t d_out = view.template scatter<typename out_t::value_type>(d_new);
       m.backward(d_out);

@@ -171,7 +171,7 @@ class sft_trainer {
       step_output out;
       out.tokens = count_response_tokens(std::span<const token_batch>(micro));
       for (const auto& mb : micro) out.processed_tokens += static_cast<index_t>(xt::sum(mb.lengths)());
-      out.loss = accumulate_gradients(m, std::span<const token_batch>(micro), static_cast<double>(out.tokens),
+      out.loss = accumulate_gradients(m, std::span<const token_batch>(micro), data_.global_count(out.tokens),
                                       sft_loss_sum{});
       return out;
     };

@@ -13,6 +13,12 @@
 ///    update count, the step (which fixes the schedule position and, for trainers whose data
 ///    order is a function of (seed, step), the data position), the seed, and the trainer's own
 ///    state — so `resume` + `run` continues bit-identically to an uninterrupted run.
+///  - data parallelism (loop_options::comm, by default dist::world(): one process, or every
+///    process of an mpirun job in an MPI build): every process starts from rank 0's weights,
+///    each step's gradients are summed over the processes as ONE flat buffer before clipping (the
+///    step functions normalise by global counts: global_sum), so every replica applies the same
+///    update; the step's loss, counts and metrics are reduced, and only rank 0 prints, logs and
+///    writes checkpoints.
 ///
 /// The loop never stores the model: `run` and `resume` take it, and the optimizer is rebound to
 /// its tensors on every call (optimizer_base::rebind), so nothing dangles if the model moves.
@@ -22,6 +28,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <ostream>
 #include <span>
@@ -32,6 +39,8 @@
 #include <nlohmann/json.hpp>
 
 #include "rlhf/core/error.hpp"
+#include "rlhf/dist/collectives.hpp"
+#include "rlhf/dist/world.hpp"
 #include "rlhf/io/atomic_file.hpp"
 #include "rlhf/io/safetensors.hpp"
 #include "rlhf/model/checkpoint.hpp"
@@ -45,6 +54,9 @@
 namespace rlhf::train {
 
 /// What a trainer's step function reports for its optimizer step.
+/// Under data parallelism each process reports its own share: the loss is its part of the global
+/// loss (its sum divided by the GLOBAL normaliser), the counts are its own, and its metrics are
+/// means over its own `tokens`; the loop sums losses and counts and weights metrics by `tokens`.
 struct step_output {
   double loss = 0.0;              ///< the step's loss (before the update)
   index_t tokens = 0;             ///< what the loss is normalised over (response tokens, pairs, ...)
@@ -134,6 +146,9 @@ struct loop_options {
   std::function<void(index_t, const nlohmann::json&)> on_eval{};  ///< after every evaluation
   /// The trainer's own state for checkpoints (checked again on resume); may be empty.
   std::function<nlohmann::json(index_t step)> trainer_state{};
+  /// The processes training together (data parallelism; see the file comment). on_step and
+  /// on_eval run on every process; progress, JSON lines and checkpoints on rank 0 only.
+  dist::any_communicator comm = dist::world();
 
   /// @throws rlhf::invalid_argument naming the option
   void validate() const {
@@ -185,6 +200,11 @@ class training_loop {
   void set_trainer_state(std::function<nlohmann::json(index_t step)> fn) { options_.trainer_state = std::move(fn); }
   /// Optimizer steps completed so far (restored by resume()).
   index_t completed_steps() const noexcept { return done_; }
+  /// The processes of the run (loop_options::comm).
+  const dist::any_communicator& comm() const noexcept { return options_.comm; }
+  /// Σ over the processes of a local count (tokens, pairs): the normaliser a step function divides
+  /// its loss sum by, so that P processes give the gradient of one process with the whole batch.
+  double global_sum(double local) const { return options_.comm.sum(local); }
 
   /// Runs the optimizer steps [completed_steps(), total_steps): for each step s, zeroes the
   /// gradients, calls `step(model, s) -> step_output` (which accumulates the gradients of step
@@ -200,10 +220,12 @@ class training_loop {
                  "; resume with the same --steps / --epochs / --batch-size");
     total_ = total_steps;
     bind(model);
+    share_weights(model);
+    const bool root = options_.comm.is_root();
     const lr_schedule schedule = opt_config_.schedule_for(total_steps);
     loop_result result;
     result.first_step = done_;
-    progress_bar bar(options_.name, static_cast<long>(total_steps), options_.progress);
+    progress_bar bar(options_.name, static_cast<long>(total_steps), options_.progress && root);
     const auto start = std::chrono::steady_clock::now();
     index_t bad = 0;
     for (index_t s = done_; s < total_steps; ++s) {
@@ -222,7 +244,7 @@ class training_loop {
       char note[96];
       std::snprintf(note, sizeof note, "loss %.4f  %.0f tok/s", m.loss, m.tokens_per_second);
       bar.update(static_cast<long>(m.step), note, static_cast<long>(result.first_step));
-      if (options_.json && (m.step % options_.log_every == 0 || m.step == total_steps))
+      if (root && options_.json && (m.step % options_.log_every == 0 || m.step == total_steps))
         *options_.json << to_json(m).dump() << '\n' << std::flush;
       if (options_.on_step) options_.on_step(m);
       const bool last = m.step == total_steps;
@@ -230,7 +252,8 @@ class training_loop {
         nlohmann::json e = eval(model);
         if (!e.is_null()) {
           result.last_eval = e;
-          if (options_.json) *options_.json << nlohmann::json{{"step", m.step}, {"eval", e}}.dump() << '\n' << std::flush;
+          if (root && options_.json)
+            *options_.json << nlohmann::json{{"step", m.step}, {"eval", e}}.dump() << '\n' << std::flush;
           if (options_.on_eval) options_.on_eval(m.step, e);
         }
       }
@@ -261,7 +284,9 @@ class training_loop {
   /// Writes a checkpoint directory (atomically, as a whole): the model's directory files,
   /// optimizer.safetensors (the optimizer's state tensors under torch's names) and
   /// trainer_state.json (step, total steps, optimizer update count, seed, trainer state).
+  /// Under data parallelism only rank 0 writes (every replica holds the same state).
   void save_checkpoint(Model& model, const std::filesystem::path& dir) {
+    if (!options_.comm.is_root()) return;
     bind(model);
     io::staged_directory staged(dir);
     rlhf::detail::write_model_files(staged.path(), model, options_.head, nlohmann::json::array());
@@ -325,6 +350,7 @@ class training_loop {
     const auto t0 = std::chrono::steady_clock::now();
     model.zero_grad();
     step_output out = step(model, s);
+    if (options_.comm.size() > 1) reduce_step(model, out);
     step_metrics m;
     m.step = s + 1;
     m.total_steps = total_;
@@ -341,6 +367,59 @@ class training_loop {
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     m.tokens_per_second = m.seconds > 0 ? static_cast<double>(m.processed_tokens) / m.seconds : 0.0;
     return m;
+  }
+
+  /// Every process starts from rank 0's weights (a no-op for one process).
+  void share_weights(Model& model) {
+    if (options_.comm.size() > 1) dist::broadcast<backend_type>(options_.comm, model.parameters(), 0);
+  }
+
+  /// Data parallelism: Σ the gradients over the processes (one flat buffer, the same bits on
+  /// every process), Σ the losses and counts, metrics as means weighted by each process's count
+  /// (plain means when no process counted anything), and skip when any process asks to.
+  void reduce_step(Model& model, step_output& out) {
+    dist::all_reduce_sum<backend_type>(options_.comm, model.gradients());
+    nlohmann::json mine{{"loss", detail::finite_or_null(out.loss)},
+                        {"tokens", out.tokens},
+                        {"processed", out.processed_tokens},
+                        {"skip", out.skip},
+                        {"metrics", out.metrics}};
+    const auto all = options_.comm.all_gather(mine.dump());
+    const auto number = [](const nlohmann::json& v) {
+      return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+    };
+    step_output sum;
+    sum.metrics = nlohmann::json::object();
+    std::vector<nlohmann::json> parts;
+    parts.reserve(all.size());
+    for (const auto& text : all) parts.push_back(nlohmann::json::parse(text));
+    for (const auto& p : parts) {
+      sum.loss += number(p["loss"]);
+      sum.tokens += p["tokens"].get<index_t>();
+      sum.processed_tokens += p["processed"].get<index_t>();
+      sum.skip = sum.skip || p["skip"].get<bool>();
+    }
+    // Each metric: Σ_r w_r m_r / Σ_r w_r with w_r the process's own count (processes without
+    // the metric or with w_r = 0 add nothing); when every weight is 0, the plain mean.
+    struct mean_parts {
+      double weighted = 0, weight = 0, plain = 0;
+      int n = 0;
+    };
+    std::vector<std::pair<std::string, mean_parts>> acc;  // in the order the metrics first appear
+    for (const auto& p : parts) {
+      const double w = static_cast<double>(p["tokens"].get<index_t>());
+      for (const auto& [k, v] : p["metrics"].items()) {
+        if (!v.is_number() && !v.is_null()) continue;
+        auto it = std::find_if(acc.begin(), acc.end(), [&](const auto& e) { return e.first == k; });
+        if (it == acc.end()) it = acc.insert(acc.end(), {k, mean_parts{}});
+        const double x = number(v);
+        if (w > 0) it->second.weighted += w * x, it->second.weight += w;
+        it->second.plain += x;
+        ++it->second.n;
+      }
+    }
+    for (const auto& [k, m] : acc) sum.metrics[k] = m.weight > 0 ? m.weighted / m.weight : m.plain / m.n;
+    out = std::move(sum);
   }
 
   void bind(Model& model) {

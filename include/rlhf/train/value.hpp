@@ -408,7 +408,7 @@ class value_trainer {
     for (const auto& mb : micro) out.processed_tokens += static_cast<index_t>(xt::sum(mb.lengths)());
     detail::value_sums sums;
     std::size_t k = 0;
-    out.loss = accumulate_gradients(m, std::span<const token_batch>(micro), static_cast<double>(out.tokens),
+    out.loss = accumulate_gradients(m, std::span<const token_batch>(micro), data_.global_count(out.tokens),
                                     [&](const auto& values, const token_batch& mb, auto& d_out) {
                                       return detail::add_value_loss(values, mb, rows, micro_idx[k++], sums, &d_out);
                                     });
