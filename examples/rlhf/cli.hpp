@@ -381,11 +381,11 @@ inline int run_command_line(std::span<const command> table, int argc, char** arg
     const auto& world = rlhf::dist::world();
     world_size = world.size();
     if (world_size > 1) {
-      constexpr std::string_view parallel[] = {"sft", "reward", "dpo", "ppo", "rloo", "grpo", "generate"};
+      constexpr std::string_view parallel[] = {"sft", "reward", "dpo", "ppo", "rloo", "grpo", "generate", "pipeline"};
       if (std::find(std::begin(parallel), std::end(parallel), name) == std::end(parallel)) {
         if (world.is_root())
           std::fprintf(stderr, "%s: runs as one process (started by mpirun with %d); the data-parallel commands "
-                       "are sft, reward, dpo, ppo, rloo, grpo and generate\n", who.c_str(), world_size);
+                       "are sft, reward, dpo, ppo, rloo, grpo, generate and pipeline\n", who.c_str(), world_size);
         return 2;
       }
       who += " [rank " + std::to_string(world.rank()) + "]";

@@ -86,6 +86,15 @@ struct pipeline_plan {
 
 // ---- stages ---------------------------------------------------------------------------------
 
+/// Under mpirun: `f` on rank 0 alone (what writes the stages' files), the other processes waiting
+/// until it is done. An error on rank 0 ends the job (run_command_line aborts it). One process: f().
+template <class F>
+void on_rank0(F&& f) {
+  const auto& world = rlhf::dist::world();
+  if (world.is_root()) f();
+  world.barrier();
+}
+
 /// Runs the stages in order with progress and an ETA on stderr, skipping finished ones.
 class stage_runner {
  public:
@@ -114,9 +123,9 @@ class stage_runner {
     std::fprintf(stderr, "[pipeline %zu/%zu] %s ... (elapsed %s%s)\n", index_, weights_.size(), name.c_str(),
                  clock_text(elapsed()).c_str(), eta_text().c_str());
     const auto t = std::chrono::steady_clock::now();
-    fs::create_directories(dir);
+    on_rank0([&] { fs::create_directories(dir); });
     f(dir);
-    std::ofstream(marker) << settings_.dump();
+    on_rank0([&] { std::ofstream(marker) << settings_.dump(); });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     std::fprintf(stderr, "[pipeline %zu/%zu] %s: %.1fs\n", index_, weights_.size(), name.c_str(), s);
     done_ += w;
@@ -562,20 +571,29 @@ int run_pipeline(const pipeline_options& o) {
   stage_runner stages(out, settings,
                       {{"data", 1}, {"tokenizer", 1}, {"sft", 8}, {"prefs", 3}, {"reward", 8}, {"dpo", 3}, {"ppo", 5},
                        {"eval", 8}});
-  const task_paths task = ensure_task_data(o.cache);
+  // Under mpirun the training stages, the sampling and the evaluation's decoding are data-parallel
+  // (every process takes part); what writes files — the task's data, the tokenizer, scoring,
+  // preferences, the table — runs on rank 0 while the others wait (on_rank0).
+  task_paths task;
+  on_rank0([&] { task = ensure_task_data(o.cache); });  // fetches at most once
+  if (!rlhf::dist::world().is_root()) task = ensure_task_data(o.cache);
   const rlhf::data::vader gold(task.vader_lexicon);
 
   // 1. data: the review sentences split into prompts and continuations, plus fluency text.
   stages.run("data", [&](const fs::path& dir) {
-    write_task_data(dir, o.corpus.empty() ? read_task_text(task) : read_corpus_file(o.corpus),
-                    {.fluency_sentences = plan.fluency_sentences, .train_prompts = plan.pref_prompts}, gold, o.seed);
+    on_rank0([&] {
+      write_task_data(dir, o.corpus.empty() ? read_task_text(task) : read_corpus_file(o.corpus),
+                      {.fluency_sentences = plan.fluency_sentences, .train_prompts = plan.pref_prompts}, gold, o.seed);
+    });
   });
   const fs::path data = out / "data";
 
   // 2. tokenizer: byte-level BPE trained on the SFT corpus.
   stages.run("tokenizer", [&](const fs::path& dir) {
-    const auto n = train_tokenizer({.corpus = data / "corpus.txt", .out = dir, .vocab_size = static_cast<std::int64_t>(plan.vocab)});
-    std::fprintf(stderr, "  %lld tokens in the vocabulary\n", static_cast<long long>(n));
+    on_rank0([&] {
+      const auto n = train_tokenizer({.corpus = data / "corpus.txt", .out = dir, .vocab_size = static_cast<std::int64_t>(plan.vocab)});
+      std::fprintf(stderr, "  %lld tokens in the vocabulary\n", static_cast<long long>(n));
+    });
   });
 
   training_options train;
@@ -584,15 +602,17 @@ int run_pipeline(const pipeline_options& o) {
   train.log_every = 1000000;
   // 3. sft: π_ref.
   stages.run("sft", [&](const fs::path& dir) {
-    json cfg{{"n_positions", plan.n_positions}, {"n_embd", plan.n_embd}, {"n_layer", plan.n_layer}, {"n_head", plan.n_head}};
-    {
-      std::ifstream v(out / "tokenizer" / "vocab.json");
-      json vocab;
-      v >> vocab;
-      cfg["vocab_size"] = vocab.size();
-    }
-    std::ofstream(dir / "config.json") << cfg.dump();
-    run_init({.out = dir / "init", .config = dir / "config.json", .tokenizer = (out / "tokenizer").string(), .seed = o.seed});
+    on_rank0([&] {
+      json cfg{{"n_positions", plan.n_positions}, {"n_embd", plan.n_embd}, {"n_layer", plan.n_layer}, {"n_head", plan.n_head}};
+      {
+        std::ifstream v(out / "tokenizer" / "vocab.json");
+        json vocab;
+        v >> vocab;
+        cfg["vocab_size"] = vocab.size();
+      }
+      std::ofstream(dir / "config.json") << cfg.dump();
+      run_init({.out = dir / "init", .config = dir / "config.json", .tokenizer = (out / "tokenizer").string(), .seed = o.seed});
+    });
     sft_options s{.model = dir / "init", .data = data / "sft.jsonl", .out = dir / "model", .eval_data = data / "sft_eval.jsonl"};
     s.train = train;
     s.train.epochs = plan.sft_epochs;
@@ -620,7 +640,7 @@ int run_pipeline(const pipeline_options& o) {
       run_generate(g);
       files.push_back(g.out);
     }
-    write_preferences(dir, files, gold, o.seed);
+    on_rank0([&] { write_preferences(dir, files, gold, o.seed); });
   });
   const fs::path prefs = out / "prefs" / "prefs.jsonl", prefs_eval = out / "prefs" / "prefs_eval.jsonl";
 
@@ -646,7 +666,9 @@ int run_pipeline(const pipeline_options& o) {
     g.threads = threads;
     g.batch_size = 32;
     run_generate(g);
-    run_score({.model = dir / "sequence", .data = dir / "value_samples.jsonl", .out = dir / "value_scored.jsonl", .threads = threads});
+    on_rank0([&] {
+      run_score({.model = dir / "sequence", .data = dir / "value_samples.jsonl", .out = dir / "value_scored.jsonl", .threads = threads});
+    });
     rm("value", dir / "value_scored.jsonl", dir / "value");
   });
   const fs::path rms = out / "reward";
@@ -703,7 +725,7 @@ int run_pipeline(const pipeline_options& o) {
     // The evaluation prompts: the first --prompts held-out ones.
     auto eval_prompts = read_records(data / "prompts_eval.jsonl");
     eval_prompts.resize(std::min<std::size_t>(eval_prompts.size(), static_cast<std::size_t>(o.prompts)));
-    rlhf::data::write_jsonl(dir / "prompts.jsonl", eval_prompts);
+    on_rank0([&] { rlhf::data::write_jsonl(dir / "prompts.jsonl", eval_prompts); });
     std::vector<json> results;
     for (const auto& m : methods) {
       generate_options g{.model = m.model, .prompts = dir / "prompts.jsonl", .out = dir / (m.name + ".jsonl")};
@@ -726,16 +748,19 @@ int run_pipeline(const pipeline_options& o) {
       // The decoding time of the method (as the seed's Table 2 times generation): loading the
       // models and writing the file are excluded, being the same for every method.
       const double wall = generate_responses(g);
-      run_score({.model = rms / "sequence", .data = dir / (m.name + ".jsonl"), .out = dir / (m.name + "_scored.jsonl"),
-                 .threads = threads});
-      run_logprobs({.model = ref, .data = dir / (m.name + ".jsonl"), .out = dir / (m.name + "_ref_logprobs.jsonl"),
-                    .threads = threads});
-      const auto row = summarise(m.name, m.llm, dir / (m.name + ".jsonl"), dir / (m.name + "_scored.jsonl"),
-                                 dir / (m.name + "_ref_logprobs.jsonl"), gold, m.llm == "trained", wall);
-      results.push_back(row_json(row));
+      on_rank0([&] {
+        run_score({.model = rms / "sequence", .data = dir / (m.name + ".jsonl"), .out = dir / (m.name + "_scored.jsonl"),
+                   .threads = threads});
+        run_logprobs({.model = ref, .data = dir / (m.name + ".jsonl"), .out = dir / (m.name + "_ref_logprobs.jsonl"),
+                      .threads = threads});
+        const auto row = summarise(m.name, m.llm, dir / (m.name + ".jsonl"), dir / (m.name + "_scored.jsonl"),
+                                   dir / (m.name + "_ref_logprobs.jsonl"), gold, m.llm == "trained", wall);
+        results.push_back(row_json(row));
+      });
     }
-    rlhf::data::write_jsonl(dir / "results.jsonl", results);
+    on_rank0([&] { rlhf::data::write_jsonl(dir / "results.jsonl", results); });
   });
+  if (!rlhf::dist::world().is_root()) return 0;  // the report: rank 0
 
   // The report (always rewritten from the eval stage's results).
   for (const auto& r : read_records(out / "eval" / "results.jsonl")) {

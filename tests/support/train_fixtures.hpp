@@ -4,6 +4,7 @@
 /// and seeded random preference pairs and rankings.
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "rlhf/core/rng.hpp"
@@ -34,6 +35,22 @@ void set_params(Model& m, const std::vector<double>& x) {
 inline std::vector<token_id> random_tokens(const counter_rng& rng, std::uint64_t& c, std::size_t n, index_t v) {
   std::vector<token_id> out;
   for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<token_id>(rng.uniform(c++) * static_cast<double>(v)));
+  return out;
+}
+
+/// n demonstrations of uniform tokens below v from counter_rng(key, stream); record i has the
+/// prompt and completion lengths `lengths(i)` returns (a std::pair).
+template <class Lengths>
+std::vector<data::sft_example> random_demonstrations(std::size_t n, index_t v, std::uint64_t key, std::uint64_t stream,
+                                                     Lengths lengths) {
+  const counter_rng rng(key, stream);
+  std::uint64_t c = 0;
+  std::vector<data::sft_example> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto [prompt, completion] = lengths(i);
+    auto p = random_tokens(rng, c, static_cast<std::size_t>(prompt), v);
+    out.push_back({std::move(p), random_tokens(rng, c, static_cast<std::size_t>(completion), v)});
+  }
   return out;
 }
 

@@ -103,13 +103,8 @@ void check_equivalent(const std::function<outcome(bool, index_t)>& run, index_t 
 }
 
 std::vector<rlhf::data::sft_example> demonstrations(std::size_t n) {
-  const rlhf::counter_rng rng(13, 1);
-  std::uint64_t c = 0;
-  std::vector<rlhf::data::sft_example> out;
-  for (std::size_t i = 0; i < n; ++i)
-    out.push_back({rlhf::test::random_tokens(rng, c, 1 + i % 3, tiny.vocab_size),
-                   rlhf::test::random_tokens(rng, c, 1 + (i * 7) % 6, tiny.vocab_size)});
-  return out;
+  return rlhf::test::random_demonstrations(n, tiny.vocab_size, 13, 1,
+                                           [](std::size_t i) { return std::pair{1 + i % 3, 1 + (i * 7) % 6}; });
 }
 std::vector<rlhf::data::preference_example> pairs(std::size_t n) {
   return rlhf::test::random_pairs(n, tiny.vocab_size, 14, {.max_prompt = 3, .max_response = 5});

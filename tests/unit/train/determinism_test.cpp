@@ -159,13 +159,7 @@ const rt::optimizer_config adamw{.lr = 1e-3, .weight_decay = 0.01, .max_grad_nor
 
 /// Demonstrations: prompts of 2 tokens, completions of 8 (a batch of 8 is 80 token rows).
 std::vector<rlhf::data::sft_example> demonstrations(std::size_t n) {
-  const rlhf::counter_rng rng(3, 1);
-  std::uint64_t c = 0;
-  std::vector<rlhf::data::sft_example> out;
-  for (std::size_t i = 0; i < n; ++i)
-    out.push_back({rlhf::test::random_tokens(rng, c, 2, tiny.vocab_size),
-                   rlhf::test::random_tokens(rng, c, 8, tiny.vocab_size)});
-  return out;
+  return rlhf::test::random_demonstrations(n, tiny.vocab_size, 3, 1, [](std::size_t) { return std::pair{2, 8}; });
 }
 
 /// Preference pairs: prompts of 1-3 tokens, responses of 1-6 tokens.
