@@ -408,10 +408,12 @@ class training_loop {
     std::vector<std::pair<std::string, mean_parts>> acc;  // in the order the metrics first appear
     for (const auto& p : parts) {
       const double w = static_cast<double>(p["tokens"].get<index_t>());
-      for (const auto& [k, v] : p["metrics"].items()) {
+      for (const auto& item : p["metrics"].items()) {
+        const std::string& name = item.key();
+        const nlohmann::json& v = item.value();
         if (!v.is_number() && !v.is_null()) continue;
-        auto it = std::find_if(acc.begin(), acc.end(), [&](const auto& e) { return e.first == k; });
-        if (it == acc.end()) it = acc.insert(acc.end(), {k, mean_parts{}});
+        auto it = std::find_if(acc.begin(), acc.end(), [&](const auto& e) { return e.first == name; });
+        if (it == acc.end()) it = acc.insert(acc.end(), {name, mean_parts{}});
         const double x = number(v);
         if (w > 0) it->second.weighted += w * x, it->second.weight += w;
         it->second.plain += x;
