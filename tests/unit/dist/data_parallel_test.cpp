@@ -292,7 +292,7 @@ TEMPLATE_LIST_TEST_CASE("data parallel: PPO, RLOO and GRPO rollouts on P process
     check_equivalent(
         [&](bool distributed, index_t batch) {
           lm_t<B> policy(tiny, model_seed), ref(tiny, model_seed);
-          rt::grpo_trainer<lm_t<B>> t(rollout_settings(batch), {}, options(distributed));
+          rt::grpo_trainer<lm_t<B>> t(rollout_settings(batch), rt::grpo_method{}, options(distributed));
           return outcome_of(t.train(policy, ref, gold, prompts, any_sampler), policy);
         },
         2);
