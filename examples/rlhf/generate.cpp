@@ -291,7 +291,7 @@ double generate_responses(const generate_options& o) {
   if (out) {
     for (const auto& text : records) {
       std::istringstream lines(text);
-      for (std::string line; std::getline(lines, line);) out->write(nlohmann::json::parse(line));  // the same line again
+      for (std::string line; std::getline(lines, line);) out->write_line(line);
     }
     out->commit();
   }

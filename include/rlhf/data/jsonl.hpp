@@ -155,8 +155,10 @@ inline void write_jsonl(const std::filesystem::path& path, std::span<const nlohm
 class jsonl_writer {
  public:
   explicit jsonl_writer(std::filesystem::path path) : file_(std::move(path)) {}
-  void write(const nlohmann::json& record) {
-    file_.stream() << to_jsonl_line(record) << '\n';
+  void write(const nlohmann::json& record) { write_line(to_jsonl_line(record)); }
+  /// A record already made a line by to_jsonl_line (e.g. gathered from other processes).
+  void write_line(std::string_view line) {
+    file_.stream() << line << '\n';
     ++count_;
   }
   /// Records written so far.
