@@ -3,11 +3,14 @@
 // overhead of our layer reads as a ratio of the two rates (GFLOP/s for products, GB/s for
 // memory-bound kernels). Shapes: tiny GPT (B·T = 1024, C = 128, MLP 4C, V = 256) and GPT-2
 // small (C = 768, B·T = 1024; the V = 50257 head on B·T = 64 rows).
+// With the BLAS (RLHF_WITH_BLAS) the matmuls are also paired with one untiled OpenBLAS sgemm.
 // Run single-threaded: OMP_NUM_THREADS=1 ./rlhf_backend_bench --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <vector>
+
+#include <algorithm>
 
 #include "rlhf/backend/eigen.hpp"
 #include "rlhf/core/rng.hpp"
@@ -67,16 +70,18 @@ void BM_raw_eigen_sgemm(benchmark::State& st) {
 }
 void BM_matmul_backward(benchmark::State& st) {
   const index_t M = st.range(0), K = st.range(1), N = st.range(2);
-  auto x = filled({M, K}, 1), w = filled({K, N}, 2, 0.05f), g = filled({M, N}, 3);
-  buf dx({M, K}), dw({K, N}), db({N});
+  const bool tr = st.range(3) != 0;
+  auto x = filled({M, K}, 1), w = filled(tr ? shape{N, K} : shape{K, N}, 2, 0.05f), g = filled({M, N}, 3);
+  buf dx({M, K}), dw(tr ? shape{N, K} : shape{K, N}), db({N});
   for (auto _ : st) {
-    B::matmul_backward(dx.view(), dw.view(), db.view(), g.view(), x.view(), w.view(), false);
+    B::matmul_backward(dx.view(), dw.view(), db.view(), g.view(), x.view(), w.view(), tr);
     benchmark::DoNotOptimize(dw.data());
   }
   flops(st, 4.0 * M * K * N);
 }
 void BM_raw_eigen_sgemm_backward(benchmark::State& st) {
   const index_t M = st.range(0), K = st.range(1), N = st.range(2);
+  if (st.range(3) != 0) return st.SkipWithError("the raw Eigen reference covers W (K,N) only");
   auto x = filled({M, K}, 1), w = filled({K, N}, 2, 0.05f), g = filled({M, N}, 3);
   buf dx({M, K}), dw({K, N}), db({N});
   mat_map X(x.data(), M, K), W(w.data(), K, N), G(g.data(), M, N), DX(dx.data(), M, K), DW(dw.data(), K, N);
@@ -89,14 +94,70 @@ void BM_raw_eigen_sgemm_backward(benchmark::State& st) {
   }
   flops(st, 4.0 * M * K * N);
 }
+#if defined(RLHF_WITH_BLAS)
+// The same products as single cblas_sgemm calls on one OpenBLAS thread, untiled: the machine's
+// rate our matmul (tiled, one GEMM per tile) must reach (docs/kernels.md: >= 0.95x).
+void openblas_one_thread() {
+  if (openblas_get_parallel() == OPENBLAS_THREAD) openblas_set_num_threads(1);
+}
+void BM_raw_openblas_sgemm(benchmark::State& st) {
+  openblas_one_thread();
+  const index_t M = st.range(0), K = st.range(1), N = st.range(2);
+  const bool tr = st.range(3) != 0;
+  auto x = filled({M, K}, 1), w = filled(tr ? shape{N, K} : shape{K, N}, 2, 0.05f), bias = filled({N}, 3);
+  buf out({M, N});
+  const int m = int(M), k = int(K), n = int(N);
+  for (auto _ : st) {
+    for (index_t r = 0; r < M; ++r) std::copy(bias.data(), bias.data() + N, out.data() + r * N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tr ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, x.data(), k, w.data(),
+                tr ? k : n, 1.0f, out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+  }
+  flops(st, 2.0 * M * K * N);
+}
+void BM_raw_openblas_sgemm_backward(benchmark::State& st) {
+  openblas_one_thread();
+  const index_t M = st.range(0), K = st.range(1), N = st.range(2);
+  const bool tr = st.range(3) != 0;
+  auto x = filled({M, K}, 1), w = filled(tr ? shape{N, K} : shape{K, N}, 2, 0.05f), g = filled({M, N}, 3);
+  buf dx({M, K}), dw(tr ? shape{N, K} : shape{K, N}), db({N});
+  const int m = int(M), k = int(K), n = int(N);
+  std::vector<double> acc(static_cast<std::size_t>(N));
+  for (auto _ : st) {
+    if (tr) {  // W (N,K): dx += g W, dW += gᵀ x
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f, g.data(), n, w.data(), k, 1.0f, dx.data(), k);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1.0f, g.data(), n, x.data(), k, 1.0f, dw.data(), k);
+    } else {  // W (K,N): dx += g Wᵀ, dW += xᵀ g
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0f, g.data(), n, w.data(), n, 1.0f, dx.data(), k);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0f, x.data(), k, g.data(), n, 1.0f, dw.data(), n);
+    }
+    std::fill(acc.begin(), acc.end(), 0.0);  // the bias gradient in double, as the kernel sums it
+    for (index_t r = 0; r < M; ++r)
+      for (index_t j = 0; j < N; ++j) acc[j] += g.data()[r * N + j];
+    for (index_t j = 0; j < N; ++j) db.data()[j] += static_cast<float>(acc[j]);
+    benchmark::DoNotOptimize(dw.data());
+  }
+  flops(st, 4.0 * M * K * N);
+}
+#endif
 #define RLHF_GEMM_SHAPES                                                                              \
   Args({1024, 128, 384, 0})->Args({1024, 128, 512, 0})->Args({1024, 512, 128, 0})->Args(            \
       {1024, 128, 256, 1})->Args({1024, 768, 768, 0})->Args({1024, 768, 3072, 0})->Args(             \
       {1024, 3072, 768, 0})->Args({64, 768, 50257, 1})->ArgNames({"M", "K", "N", "T"})
 BENCHMARK(BM_matmul_forward)->RLHF_GEMM_SHAPES->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_raw_eigen_sgemm)->RLHF_GEMM_SHAPES->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_matmul_backward)->Args({1024, 128, 512})->Args({1024, 768, 768})->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_raw_eigen_sgemm_backward)->Args({1024, 128, 512})->Args({1024, 768, 768})->Unit(benchmark::kMicrosecond);
+// Backward shapes: every layer of both models, W (K,N), and the tied heads (T = 1, W (N,K)).
+#define RLHF_GEMM_BACKWARD_SHAPES                                                                     \
+  Args({1024, 128, 384, 0})->Args({1024, 128, 128, 0})->Args({1024, 128, 512, 0})->Args(            \
+      {1024, 512, 128, 0})->Args({1024, 128, 256, 1})->Args({1024, 768, 2304, 0})->Args(            \
+      {1024, 768, 768, 0})->Args({1024, 768, 3072, 0})->Args({1024, 3072, 768, 0})->Args(           \
+      {64, 768, 50257, 1})->ArgNames({"M", "K", "N", "T"})
+BENCHMARK(BM_matmul_backward)->RLHF_GEMM_BACKWARD_SHAPES->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_raw_eigen_sgemm_backward)->Args({1024, 128, 512, 0})->Args({1024, 768, 768, 0})->ArgNames({"M", "K", "N", "T"})->Unit(benchmark::kMicrosecond);
+#if defined(RLHF_WITH_BLAS)
+BENCHMARK(BM_raw_openblas_sgemm)->RLHF_GEMM_SHAPES->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_raw_openblas_sgemm_backward)->RLHF_GEMM_BACKWARD_SHAPES->Unit(benchmark::kMicrosecond);
+#endif
 
 // ---- layernorm: args N, C -----------------------------------------------------------------
 void BM_layernorm_forward(benchmark::State& st) {
@@ -333,7 +394,9 @@ BENCHMARK(BM_raw_eigen_adamw)->Arg(1 << 20)->Arg(1 << 23);
 
 }  // namespace
 
-RLHF_BENCHMARK_MAIN({"BM_matmul_forward", "BM_raw_eigen_sgemm", "matmul: our kernel vs raw Eigen GEMM (target >= 0.90x)"},
+RLHF_BENCHMARK_MAIN({"BM_matmul_forward", "BM_raw_openblas_sgemm", "matmul vs one OpenBLAS sgemm, 1 thread (target >= 0.95x)"},
+                    {"BM_matmul_backward", "BM_raw_openblas_sgemm_backward", "matmul backward vs OpenBLAS, 1 thread (target >= 0.95x)"},
+                    {"BM_matmul_forward", "BM_raw_eigen_sgemm", "matmul: our kernel vs raw Eigen GEMM"},
                     {"BM_matmul_backward", "BM_raw_eigen_sgemm_backward", "matmul backward vs raw Eigen"},
                     {"BM_layernorm_forward", "BM_raw_eigen_layernorm", "layernorm vs Eigen expressions"},
                     {"BM_gelu_forward", "BM_raw_eigen_gelu", "GELU vs an Eigen expression"},

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rlhf needs when they are missing (as root), or prints the
 # apt-get line to run. Sourced by tests/run.sh and examples/run.sh.
-rlhf_packages=(cmake ninja-build g++ libeigen3-dev xtensor-dev catch2 libbenchmark-dev nlohmann-json3-dev libomp-dev libcli11-dev gnuplot-nox libopenmpi-dev openmpi-bin)
+rlhf_packages=(cmake ninja-build g++ libeigen3-dev xtensor-dev catch2 libbenchmark-dev nlohmann-json3-dev libomp-dev libcli11-dev gnuplot-nox libopenmpi-dev openmpi-bin libopenblas-dev)
 # clang and its compiler-rt build the libFuzzer harnesses and the ThreadSanitizer suites
 # (tests/run.sh sets this for its fuzz and tsan stages)
 [[ ${rlhf_need_clang:-0} == 1 ]] && rlhf_packages+=(clang libclang-rt-14-dev)

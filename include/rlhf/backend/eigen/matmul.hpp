@@ -4,14 +4,16 @@
 /// Eigen backend, dense layer: out = inp · W + bias (W is (K,N), or (N,K) when
 /// `transpose_weight`, the tied-embedding LM head), and its backward pass.
 ///
-/// Every product is an Eigen GEMM on row-major maps. The output is cut into tiles fixed by the
-/// shape alone; each tile is one single-threaded Eigen GEMM over the full K, so the summation
+/// Every product is one single-threaded GEMM per tile (eigen/gemm.hpp: the BLAS when the build
+/// has one, Eigen's GEMM otherwise) on row-major memory. The output is cut into tiles fixed by the
+/// shape alone; each tile is one single-threaded GEMM over the full K, so the summation
 /// order of every output element is the same for any thread count (bitwise determinism). Tiles
-/// are 512 rows (about Eigen's own L2 block) by up to 4096 columns, so Eigen's cache blocking
+/// are 512 rows (about a GEMM's own L2 block) by up to 4096 columns, so the GEMM's cache blocking
 /// works on wide panels; an output of at most 512 rows (decoding, the LM head on a few rows) is
 /// cut into 512-column tiles instead, so that it still spreads over the threads.
 // IWYU pragma: private
 #include "rlhf/backend/eigen/common.hpp"
+#include "rlhf/backend/eigen/gemm.hpp"
 
 namespace rlhf::backend::eigen_detail {
 
@@ -37,17 +39,14 @@ struct matmul_kernels {
       return;
     }
     tiled(M, N, [&](index_t r0, index_t mr, index_t c0, index_t nc) {
-      auto o = mat(out.data() + r0 * N + c0, mr, nc, N);
-      auto a = mat(inp.data() + r0 * K, mr, K, K);
-      if (bias.empty())
-        o.setZero();
+      T* o = out.data() + r0 * N + c0;
+      if (!bias.empty())
+        mat(o, mr, nc, N).rowwise() = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias.data() + c0, nc);
+      const T beta = bias.empty() ? T(0) : T(1);
+      if (transpose_weight)  // W (N,K): out = inp · W[c0 .. c0+nc)ᵀ
+        gemm<T>(false, true, mr, nc, K, inp.data() + r0 * K, K, weight.data() + c0 * K, K, beta, o, N);
       else
-        o.rowwise() = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias.data() + c0, nc);
-      if (K == 0) return;
-      if (transpose_weight)
-        o.noalias() += a * mat(weight.data() + c0 * K, nc, K, K).transpose();
-      else
-        o.noalias() += a * mat(weight.data() + c0, K, nc, N);
+        gemm<T>(false, false, mr, nc, K, inp.data() + r0 * K, K, weight.data() + c0, N, beta, o, N);
     });
   }
 
@@ -64,23 +63,23 @@ struct matmul_kernels {
     if (M == 0) return;
     if (!dinp.empty() && N > 0)
       tiled(M, K, [&](index_t r0, index_t mr, index_t c0, index_t nc) {
-        auto d = mat(dinp.data() + r0 * K + c0, mr, nc, K);
-        auto g = mat(dout.data() + r0 * N, mr, N, N);
-        if (transpose_weight)  // W (N,K): dinp = dout · W
-          d.noalias() += g * mat(weight.data() + c0, N, nc, K);
-        else  // W (K,N): dinp = dout · Wᵀ
-          d.noalias() += g * mat(weight.data() + c0 * N, nc, N, N).transpose();
+        T* d = dinp.data() + r0 * K + c0;
+        const T* g = dout.data() + r0 * N;
+        if (transpose_weight)  // W (N,K): dinp += dout · W
+          gemm<T>(false, false, mr, nc, N, g, N, weight.data() + c0, K, T(1), d, K);
+        else  // W (K,N): dinp += dout · Wᵀ
+          gemm<T>(false, true, mr, nc, N, g, N, weight.data() + c0 * N, N, T(1), d, K);
       });
     if (!dweight.empty()) {
       if (transpose_weight)  // dW (N,K) += doutᵀ · inp
         tiled(N, K, [&](index_t r0, index_t mr, index_t c0, index_t nc) {
-          mat(dweight.data() + r0 * K + c0, mr, nc, K).noalias() +=
-              mat(dout.data() + r0, M, mr, N).transpose() * mat(inp.data() + c0, M, nc, K);
+          gemm<T>(true, false, mr, nc, M, dout.data() + r0, N, inp.data() + c0, K, T(1),
+                  dweight.data() + r0 * K + c0, K);
         });
       else  // dW (K,N) += inpᵀ · dout
         tiled(K, N, [&](index_t r0, index_t mr, index_t c0, index_t nc) {
-          mat(dweight.data() + r0 * N + c0, mr, nc, N).noalias() +=
-              mat(inp.data() + r0, M, mr, K).transpose() * mat(dout.data() + c0, M, nc, N);
+          gemm<T>(true, false, mr, nc, M, inp.data() + r0, K, dout.data() + c0, N, T(1),
+                  dweight.data() + r0 * N + c0, N);
         });
     }
     if (!dbias.empty()) {
