@@ -12,6 +12,7 @@
 // 10 % slower). Usage, at the end of a *_bench.cpp:
 //   RLHF_BENCHMARK_MAIN({"BM_ours", "BM_reference", "what is compared"}, ...)
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <map>
@@ -20,6 +21,16 @@
 #include <vector>
 
 namespace rlhf_bench {
+
+/// Peak resident memory of this process so far, in MB (getrusage's ru_maxrss): the memory of a
+/// benchmark when it runs alone in its process (benchmarks/compare.sh runs one per process).
+inline double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+/// Adds the peak_RSS_MB counter to a benchmark.
+inline void report_peak_rss(benchmark::State& st) { st.counters["peak_RSS_MB"] = peak_rss_mb(); }
 
 struct pairing {
   std::string ours;

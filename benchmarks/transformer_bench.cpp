@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: MIT
-// rlhf::transformer throughput (tokens/s counters), default backend:
-//  - BM_transformer_train_step/threads: tiny GPT (V 256, C 128, 4 layers, 4 heads, n_positions 64,
-//    834k parameters) forward + backward + AdamW (backend adamw_update) on 16 x 64 tokens;
-//    PyTorch 1.13 on this machine (benchmarks/pytorch_reference.py): 84 ms on 1 thread, 52 ms on 2.
-//  - BM_transformer_decode/batch/threads: 64 new tokens per row with the KV cache, after a 1-token prompt,
-//    next to BM_transformer_decode_no_cache (the naive counterpart: a full forward per token).
-//  - BM_transformer_decode_at/position (n_positions 320): one step at position 30 vs 250 (the
-//    attention's cost is O(len·C); the rest of the step does not grow).
-//  - BM_transformer_gpt2_small_forward: GPT-2 small shape (V 50257, C 768, 12 layers), 1 x 32.
-//  - BM_transformer_pass/shape/path: forward (training path, keeps activations) vs score (the
-//    inference path) at the tiny GPT 16 x 64 (shape 0) and GPT-2 small 4 x 256 (shape 1, one
-//    iteration), with the backend memory each path holds as counters (activation_MB: forward's
-//    activation arena; inference_MB: the inference path's one-block scratch; the head's (N, V)
-//    logits, the same for both paths, are not in either figure).
+// rlhf::transformer throughput (tokens/s counters; peak_RSS_MB = the process's peak resident
+// memory, meaningful when one benchmark runs per process as benchmarks/compare.sh runs them),
+// default backend. Shapes: tiny GPT (V 256, C 128, 4 layers, 4 heads, n_positions 64, 834k
+// parameters) and GPT-2 small (V 50257, C 768, 12 layers, 12 heads, 124M parameters).
+//  - BM_transformer_train_step/shape/threads: forward + backward + AdamW (backend adamw_update)
+//    of the SFT loss, tiny 16 x 64 (shape 0) or GPT-2 small 4 x 256 (shape 1, 2 iterations).
+//  - BM_transformer_pass/shape/path/threads: forward (training path, keeps activations; path 0)
+//    vs score (the inference path, path 1), with the backend memory each holds (activation_MB,
+//    inference_MB; the head's (N, V) logits are in neither).
+//  - BM_transformer_gpt2_small_forward/threads/path: the same at GPT-2 small 1 x 32.
+//  - BM_transformer_decode/batch/threads/shape: greedy decoding with the KV cache after a 1-token
+//    prompt, 64 new tokens (tiny) or 16 (GPT-2 small), next to BM_transformer_decode_no_cache.
+//  - BM_stream_weights/shape: one read of as many bytes as the model's weights — the bandwidth
+//    limit of batch-1 decoding (its tokens/s counter is the step rate that read rate allows).
+//  - BM_transformer_decode_at/position (n_positions 320): one step at position 30 vs 250.
+// The side-by-side table against PyTorch: benchmarks/compare.sh.
 // Each benchmark checks once, before timing, that its output is finite / equal to the reference.
 #include <benchmark/benchmark.h>
 
@@ -32,6 +34,15 @@ rlhf::gpt2_config tiny(rlhf::index_t n_positions = 64) {
   c.n_positions = n_positions;
   return c;
 }
+rlhf::gpt2_config gpt2_small() {  // 124M parameters
+  rlhf::gpt2_config c;
+  c.vocab_size = 50257;
+  c.n_positions = 1024;
+  c.n_embd = 768;
+  c.n_layer = 12;
+  c.n_head = 12;
+  return c;
+}
 
 rlhf::token_batch random_batch(rlhf::index_t B, rlhf::index_t T, rlhf::index_t V, std::uint64_t seed) {
   rlhf::token_batch b;
@@ -46,11 +57,12 @@ rlhf::token_batch random_batch(rlhf::index_t B, rlhf::index_t T, rlhf::index_t V
 }
 
 void BM_transformer_train_step(benchmark::State& st) {
-  const int threads = static_cast<int>(st.range(0));
+  const bool small = st.range(0) == 1;
+  const int threads = static_cast<int>(st.range(1));
   backend::set_num_threads(threads);
-  const rlhf::index_t B = 16, T = 64;
-  rlhf::transformer<backend, rlhf::lm_head> m(tiny(), 1);
-  const auto batch = random_batch(B, T, 256, 2);
+  const rlhf::index_t B = small ? 4 : 16, T = small ? 256 : 64;
+  rlhf::transformer<backend, rlhf::lm_head> m(small ? gpt2_small() : tiny(), 1);
+  const auto batch = random_batch(B, T, m.config().vocab_size, 2);
   typename backend::template buffer<float> adam_m(rlhf::shape{m.parameter_count()});
   typename backend::template buffer<float> adam_v(rlhf::shape{m.parameter_count()});
   // SFT loss: mean negative log-likelihood of the predicted tokens.
@@ -69,22 +81,26 @@ void BM_transformer_train_step(benchmark::State& st) {
   for (auto _ : st) benchmark::DoNotOptimize(train_step().data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["params"] = static_cast<double>(m.parameter_count());
+  rlhf_bench::report_peak_rss(st);
   backend::set_num_threads(1);
 }
-BENCHMARK(BM_transformer_train_step)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+// (shape: 0 tiny 16 x 64, 1 GPT-2 small 4 x 256; threads)
+BENCHMARK(BM_transformer_train_step)->Args({0, 1})->Args({0, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_transformer_train_step)->Args({1, 1})->Args({1, 2})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// Decodes `steps` tokens per row greedily (argmax) after a 1-token prompt; returns the tokens.
 template <class Model>
 std::vector<rlhf::token_id> decode_cached(Model& m, rlhf::index_t rows, int steps) {
+  const rlhf::index_t V = m.config().vocab_size;
   auto s = m.start_session(rows, steps + 1);
   std::vector<std::vector<rlhf::token_id>> prompts(static_cast<std::size_t>(rows));
-  for (rlhf::index_t r = 0; r < rows; ++r) prompts[r] = {static_cast<rlhf::token_id>(r % 256)};
+  for (rlhf::index_t r = 0; r < rows; ++r) prompts[r] = {static_cast<rlhf::token_id>(r % V)};
   auto logits = s.prefill(prompts);
   std::vector<rlhf::token_id> next(static_cast<std::size_t>(rows)), all;
   for (int t = 0; t < steps; ++t) {
     for (rlhf::index_t r = 0; r < rows; ++r) {
-      const float* row = logits.data() + r * 256;
-      next[r] = static_cast<rlhf::token_id>(std::max_element(row, row + 256) - row);
+      const float* row = logits.data() + r * V;
+      next[r] = static_cast<rlhf::token_id>(std::max_element(row, row + V) - row);
     }
     all.insert(all.end(), next.begin(), next.end());
     if (t + 1 < steps) logits = s.step(next);
@@ -95,14 +111,40 @@ std::vector<rlhf::token_id> decode_cached(Model& m, rlhf::index_t rows, int step
 void BM_transformer_decode(benchmark::State& st) {
   backend::set_num_threads(static_cast<int>(st.range(1)));
   const rlhf::index_t rows = st.range(0);
-  const int steps = 64;
-  rlhf::transformer<backend, rlhf::lm_head> m(tiny(65), 1);
+  const bool small = st.range(2) == 1;
+  const int steps = small ? 16 : 64;
+  rlhf::transformer<backend, rlhf::lm_head> m(small ? gpt2_small() : tiny(65), 1);
   for (auto _ : st) benchmark::DoNotOptimize(decode_cached(m, rows, steps).data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(rows * steps), benchmark::Counter::kIsIterationInvariantRate);
+  rlhf_bench::report_peak_rss(st);
   backend::set_num_threads(1);
 }
-// (rows, threads)
-BENCHMARK(BM_transformer_decode)->Args({1, 1})->Args({16, 1})->Args({1, 2})->Args({16, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+// (rows, threads, shape: 0 tiny 64 new tokens, 1 GPT-2 small 16 new tokens)
+BENCHMARK(BM_transformer_decode)->Args({1, 1, 0})->Args({16, 1, 0})->Args({1, 2, 0})->Args({16, 2, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_transformer_decode)->Args({1, 1, 1})->Args({16, 1, 1})->Args({1, 2, 1})->Args({16, 2, 1})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// The bandwidth limit of decoding: one pass over as many bytes as the model's weights (a sum of
+/// floats, 8 independent SIMD accumulators), as a batch-1 step must read every weight once.
+/// tokens/s is the step rate this read rate allows (bytes/s ÷ weight bytes).
+void BM_stream_weights(benchmark::State& st) {
+  backend::set_num_threads(1);
+  const bool small = st.range(0) == 1;
+  rlhf::transformer<backend, rlhf::lm_head> m(small ? gpt2_small() : tiny(65), 1);
+  const auto w = m.parameters();
+  const float* p = w.data();
+  const auto n = static_cast<std::size_t>(w.size());
+  for (auto _ : st) {
+    float acc[8] = {};
+    for (std::size_t i = 0; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) acc[j] += p[i + static_cast<std::size_t>(j)];
+    benchmark::DoNotOptimize(acc);
+  }
+  const double bytes = static_cast<double>(n) * sizeof(float);
+  st.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["tokens/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["weight_MB"] = bytes * 1e-6;
+}
+BENCHMARK(BM_stream_weights)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 /// The naive counterpart: every new token re-runs the full forward over the whole prefix.
 void BM_transformer_decode_no_cache(benchmark::State& st) {
@@ -155,36 +197,25 @@ BENCHMARK(BM_transformer_decode_at)->Arg(30)->Arg(250)->Unit(benchmark::kMicrose
 
 void BM_transformer_gpt2_small_forward(benchmark::State& st) {
   backend::set_num_threads(static_cast<int>(st.range(0)));
-  rlhf::gpt2_config c;
-  c.vocab_size = 50257;
-  c.n_positions = 1024;
-  c.n_embd = 768;
-  c.n_layer = 12;
-  c.n_head = 12;
-  static rlhf::transformer<backend, rlhf::lm_head> m(c, 1);  // 124M parameters: built once
+  const bool inference = st.range(1) == 1;
+  static rlhf::transformer<backend, rlhf::lm_head> m(gpt2_small(), 1);  // 124M parameters: built once
   const rlhf::index_t B = 1, T = 32;
-  const auto batch = random_batch(B, T, c.vocab_size, 3);
-  if (!std::isfinite(xt::sum(m.forward(batch))())) st.SkipWithError("non-finite log-probabilities");
-  for (auto _ : st) benchmark::DoNotOptimize(m.forward(batch).data());
+  const auto batch = random_batch(B, T, 50257, 3);
+  auto pass = [&] { return inference ? m.score(batch) : m.forward(batch); };
+  if (!std::isfinite(xt::sum(pass())())) st.SkipWithError("non-finite log-probabilities");
+  for (auto _ : st) benchmark::DoNotOptimize(pass().data());
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
+  rlhf_bench::report_peak_rss(st);
   backend::set_num_threads(1);
 }
-BENCHMARK(BM_transformer_gpt2_small_forward)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+// (threads, path: 0 forward, the training path; 1 score, the inference path), GPT-2 small 1 x 32
+BENCHMARK(BM_transformer_gpt2_small_forward)->Args({1, 0})->Args({2, 0})->Args({1, 1})->Args({2, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_transformer_pass(benchmark::State& st) {
-  const bool gpt2_small = st.range(0) == 1, inference = st.range(1) == 1;
-  backend::set_num_threads(1);
-  rlhf::gpt2_config c = tiny();
-  rlhf::index_t B = 16, T = 64;
-  if (gpt2_small) {
-    c.vocab_size = 50257;
-    c.n_positions = 1024;
-    c.n_embd = 768;
-    c.n_layer = 12;
-    c.n_head = 12;
-    B = 4;
-    T = 256;
-  }
+  const bool small = st.range(0) == 1, inference = st.range(1) == 1;
+  backend::set_num_threads(static_cast<int>(st.range(2)));
+  const rlhf::gpt2_config c = small ? gpt2_small() : tiny();
+  const rlhf::index_t B = small ? 4 : 16, T = small ? 256 : 64;
   rlhf::transformer<backend, rlhf::lm_head> m(c, 1);
   const auto batch = random_batch(B, T, c.vocab_size, 4);
   const auto once = inference ? m.score(batch) : m.forward(batch);
@@ -193,17 +224,21 @@ void BM_transformer_pass(benchmark::State& st) {
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["activation_MB"] = static_cast<double>(m.activation_bytes()) / 1e6;
   st.counters["inference_MB"] = static_cast<double>(m.inference_bytes()) / 1e6;
+  rlhf_bench::report_peak_rss(st);
+  backend::set_num_threads(1);
 }
-BENCHMARK(BM_transformer_pass)->Args({0, 0})->Args({0, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_transformer_pass)->Args({1, 0})->Args({1, 1})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+// (shape: 0 tiny 16 x 64, 1 GPT-2 small 4 x 256; path: 0 forward, 1 score; threads)
+BENCHMARK(BM_transformer_pass)->ArgsProduct({{0}, {0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_transformer_pass)->ArgsProduct({{1}, {0, 1}, {1, 2}})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
 RLHF_BENCHMARK_MAIN({"BM_transformer_pass/0/1", "BM_transformer_pass/0/0", "tiny 16x64: inference path (score) vs forward"},
                     {"BM_transformer_pass/1/1", "BM_transformer_pass/1/0", "GPT-2 small 4x256: score vs forward"},
+                    {"BM_transformer_gpt2_small_forward/1/1", "BM_transformer_gpt2_small_forward/1/0", "GPT-2 small 1x32: score vs forward"},
                     {"BM_transformer_decode/", "BM_transformer_decode_no_cache/", "decoding with the KV cache vs a full forward per token"},
                     {"BM_transformer_decode/1/2", "BM_transformer_decode/1/1", "batch-1 decoding, 2 threads vs 1"},
                     {"BM_transformer_decode/16/2", "BM_transformer_decode/16/1", "batch-16 decoding, 2 threads vs 1"},
-                    {"BM_transformer_decode_at/250", "BM_transformer_decode_at/30", "one step at position 250 vs 30 (target >= 0.67x)"},
-                    {"BM_transformer_train_step/2", "BM_transformer_train_step/1", "training step, 2 threads vs 1"},
-                    {"BM_transformer_gpt2_small_forward/2", "BM_transformer_gpt2_small_forward/1", "GPT-2 small forward, 2 threads vs 1"})
+                    {"BM_transformer_decode_at/250", "BM_transformer_decode_at/30", "one step at position 250 vs 30 (target >= 0.71x)"},
+                    {"BM_transformer_train_step/0/2", "BM_transformer_train_step/0/1", "tiny training step, 2 threads vs 1"},
+                    {"BM_transformer_train_step/1/2", "BM_transformer_train_step/1/1", "GPT-2 small training step, 2 threads vs 1"})

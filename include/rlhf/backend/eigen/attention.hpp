@@ -6,15 +6,21 @@
 /// q/k/v split of the fused c_attn output, and kv_write.
 ///
 /// One task per (batch row, head). Heads are interleaved in C, so a head's q/k/v are strided
-/// Eigen maps (row stride C) and the scores, the softmax weights and the output are three Eigen
-/// GEMMs per task: no copies, and a one-token decoding step is a matrix-vector product over the
-/// cache. The scores are written straight into `probs` (its row i is the attention of query i),
-/// then normalised in place with a double-accumulated softmax.
+/// matrices (row stride C). Without a cache (training, prefill) the query rows go in causal
+/// blocks of 16: a block's scores and outputs are products over the keys up to its last row
+/// only, which skips about half the work of full T × T products, computed by eigen/gemm.hpp's
+/// small_gemm (register-blocked, no packing: these products are far too small for a BLAS). Against
+/// a cache (decoding) the few new rows are Eigen matrix-vector products over the cache, read in
+/// place. The scores
+/// are written straight into `probs` (its row i is the attention of query i), then normalised in
+/// place with a double-accumulated softmax.
 // IWYU pragma: private
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "rlhf/backend/eigen/common.hpp"
+#include "rlhf/backend/eigen/gemm.hpp"
 
 namespace rlhf::backend::eigen_detail {
 
@@ -109,33 +115,38 @@ struct attention_kernels {
       const index_t b = task / n_head, h = task % n_head;
       const index_t L = cache_len.empty() ? 0 : cache_len.data()[b];
       const index_t off = b * Tq * C + h * hs;
-      auto Q = mat(q.data() + off, Tq, hs, C);
-      auto P = mat(probs.data() + (b * n_head + h) * Tq * S, Tq, S, S);
-      auto O = mat(out.data() + off, Tq, hs, C);
-      const T* kc = nullptr;
-      const T* vc = nullptr;
+      const T* Q = q.data() + off;
+      const T* K = k.data() + off;
+      const T* V = v.data() + off;
+      T* P = probs.data() + (b * n_head + h) * Tq * S;
+      T* O = out.data() + off;
       if (L > 0) {
+        // Against a cache (decoding): the scores of the few new rows are matrix-vector products
+        // over the cached keys (Eigen's GEMV reads them in place), then the new keys.
         const index_t r = cache_row.empty() ? b : cache_row.data()[b];
-        kc = k_cache.data() + r * Tcap * C + h * hs;
-        vc = v_cache.data() + r * Tcap * C + h * hs;
-        P.leftCols(L).noalias() = (Q * mat(kc, L, hs, C).transpose()) * scale;
+        const T* kc = k_cache.data() + r * Tcap * C + h * hs;
+        const T* vc = v_cache.data() + r * Tcap * C + h * hs;
+        auto Qm = mat(Q, Tq, hs, C);
+        auto Pm = mat(P, Tq, S, S);
+        Pm.leftCols(L).noalias() = (Qm * mat(kc, L, hs, C).transpose()) * scale;
+        Pm.middleCols(L, Tq).noalias() = (Qm * mat(K, Tq, hs, C).transpose()) * scale;
+        for (index_t i = 0; i < Tq; ++i) softmax_row(P + i * S, L + i + 1, S);
+        auto Om = mat(O, Tq, hs, C);
+        Om.noalias() = Pm.leftCols(L) * mat(vc, L, hs, C);
+        Om.noalias() += Pm.middleCols(L, Tq) * mat(V, Tq, hs, C);
+        return;
       }
-      P.middleCols(L, Tq).noalias() = (Q * mat(k.data() + off, Tq, hs, C).transpose()) * scale;
-      for (index_t i = 0; i < Tq; ++i) {
-        // Query i sees the L cached keys and new keys 0..i: columns [0, L + i].
-        auto row = P.row(i);
-        const index_t n = L + i + 1;
-        const T m = row.head(n).maxCoeff();
-        row.head(n) = (row.head(n).array() - m).exp().matrix();
-        const T* e = row.data();
-        row.head(n) *= static_cast<T>(1.0 / dsum(n, [e](index_t j) { return e[j]; }));
-        row.tail(S - n).setZero();
-      }
-      if (L > 0) {
-        O.noalias() = P.leftCols(L) * mat(vc, L, hs, C);
-        O.noalias() += P.middleCols(L, Tq) * mat(v.data() + off, Tq, hs, C);
-      } else {
-        O.noalias() = P.middleCols(0, Tq) * mat(v.data() + off, Tq, hs, C);
+      // Without a cache (training, prefill): causal blocks of query rows [i0, i1) see keys
+      // [0, i1) only, so their products stop there (about half the work of full T x T products),
+      // computed by small_gemm against this head's keys transposed once, scale folded in.
+      std::vector<T> kt(static_cast<std::size_t>(hs * Tq));
+      for (index_t j = 0; j < Tq; ++j)
+        for (index_t d = 0; d < hs; ++d) kt[d * Tq + j] = K[j * C + d] * scale;
+      for (index_t i0 = 0; i0 < Tq; i0 += causal_block) {
+        const index_t m = std::min(causal_block, Tq - i0), i1 = i0 + m;
+        small_gemm<T>(m, i1, hs, Q + i0 * C, C, kt.data(), Tq, T(0), P + i0 * S, S);
+        for (index_t i = i0; i < i1; ++i) softmax_row(P + i * S, i + 1, S);
+        small_gemm<T>(m, hs, i1, P + i0 * S, S, V, C, T(0), O + i0 * C, C);
       }
     });
   }
@@ -164,21 +175,43 @@ struct attention_kernels {
     parallel_tasks(B * n_head, [&](index_t task) {
       const index_t b = task / n_head, h = task % n_head;
       const index_t off = b * Tq * C + h * hs;
-      const auto P = mat(probs.data() + (b * n_head + h) * Tq * S, Tq, Tq, S);
-      const auto dO = mat(dout.data() + off, Tq, hs, C);
-      if (!dv.empty()) mat(dv.data() + off, Tq, hs, C).noalias() += P.transpose() * dO;
-      if (dq.empty() && dk.empty()) return;
-      // dS = P ⊙ (dP - rowsum(P ⊙ dP)) · scale, dP = dO · Vᵀ; masked entries have P = 0.
-      row_major<T> dS(Tq, Tq);
-      dS.noalias() = dO * mat(v.data() + off, Tq, hs, C).transpose();
-      for (index_t i = 0; i < Tq; ++i) {
-        const T* pi = P.data() + i * S;
-        const T* di = &dS(i, 0);
-        const double dot = dsum(i + 1, [&](index_t j) { return static_cast<double>(pi[j]) * di[j]; });
-        for (index_t j = 0; j < Tq; ++j) dS(i, j) = j <= i ? P(i, j) * (dS(i, j) - static_cast<T>(dot)) * scale : T(0);
+      const T* P = probs.data() + (b * n_head + h) * Tq * S;
+      const T* dO = dout.data() + off;
+      const bool dscores = !dq.empty() || !dk.empty();
+      const index_t mb = std::min(causal_block, Tq);
+      // Scratch: this head's values transposed (hs, T), and a block's P and dS, as (m, n) and (n, m).
+      std::vector<T> vt(dscores ? static_cast<std::size_t>(hs * Tq) : 0), ds(static_cast<std::size_t>(mb * Tq)),
+          tr(static_cast<std::size_t>(mb * Tq));
+      if (dscores)
+        for (index_t j = 0; j < Tq; ++j)
+          for (index_t d = 0; d < hs; ++d) vt[d * Tq + j] = v.data()[off + j * C + d];
+      auto transpose = [&](const T* src, index_t lds, index_t m, index_t n) {  // tr (n, m) = src (m, n)ᵀ
+        for (index_t i = 0; i < m; ++i)
+          for (index_t j = 0; j < n; ++j) tr[j * m + i] = src[i * lds + j];
+      };
+      // The forward's causal blocks: rows [i0, i1) reach keys [0, i1) only (P is 0 after them).
+      for (index_t i0 = 0; i0 < Tq; i0 += causal_block) {
+        const index_t m = std::min(causal_block, Tq - i0), n = i0 + m;
+        if (!dv.empty()) {  // dv[0, n) += P_blockᵀ · dO_block
+          transpose(P + i0 * S, S, m, n);
+          small_gemm<T>(n, hs, m, tr.data(), m, dO + i0 * C, C, T(1), dv.data() + off, C);
+        }
+        if (!dscores) continue;
+        // dS = P ⊙ (dP - rowsum(P ⊙ dP)) · scale, dP = dO · Vᵀ; masked entries have P = 0.
+        small_gemm<T>(m, n, hs, dO + i0 * C, C, vt.data(), Tq, T(0), ds.data(), n);
+        for (index_t i = i0; i < n; ++i) {
+          const T* pi = P + i * S;
+          T* di = ds.data() + (i - i0) * n;
+          const double dot = dsum(i + 1, [&](index_t j) { return static_cast<double>(pi[j]) * di[j]; });
+          for (index_t j = 0; j <= i; ++j) di[j] = pi[j] * (di[j] - static_cast<T>(dot)) * scale;
+          std::fill(di + i + 1, di + n, T(0));
+        }
+        if (!dq.empty()) small_gemm<T>(m, hs, n, ds.data(), n, k.data() + off, C, T(1), dq.data() + off + i0 * C, C);
+        if (!dk.empty()) {  // dk[0, n) += dSᵀ · Q_block
+          transpose(ds.data(), n, m, n);
+          small_gemm<T>(n, hs, m, tr.data(), m, q.data() + off + i0 * C, C, T(1), dk.data() + off, C);
+        }
       }
-      if (!dq.empty()) mat(dq.data() + off, Tq, hs, C).noalias() += dS * mat(k.data() + off, Tq, hs, C);
-      if (!dk.empty()) mat(dk.data() + off, Tq, hs, C).noalias() += dS.transpose() * mat(q.data() + off, Tq, hs, C);
     });
   }
 
@@ -210,6 +243,18 @@ struct attention_kernels {
   }
 
  private:
+  /// Query rows per causal block: the products of a block stop at its last key.
+  static constexpr index_t causal_block = 16;
+
+  /// row[0, n) = softmax(row[0, n)) (max subtracted, double-accumulated sum); row[n, S) = 0.
+  template <class T>
+  static void softmax_row(T* row, index_t n, index_t S) {
+    auto r = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(row, n);
+    r = (r - r.maxCoeff()).exp();
+    r *= static_cast<T>(1.0 / dsum(n, [row](index_t j) { return row[j]; }));
+    std::fill(row + n, row + S, T(0));
+  }
+
   static void check_heads(index_t C, int n_head, const char* kernel) {
     RLHF_EXPECTS(n_head > 0 && C % n_head == 0, kernel, ": n_head = ", n_head, " must be positive and divide C = ", C);
   }

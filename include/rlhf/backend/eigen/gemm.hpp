@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// Eigen backend: the one single-threaded GEMM every dense product of the backend goes through,
-///   C (M,N) = beta·C + op(A) · op(B),   row-major, leading dimensions lda, ldb, ldc, beta 0 or 1,
+/// Eigen backend: the two single-threaded matrix products every dense product of the backend goes
+/// through. `gemm`, for the large ones,
+///   C (M,N) = beta·C + alpha·op(A)·op(B),   row-major, leading dimensions lda, ldb, ldc, beta 0 or 1,
 /// computed by the machine's BLAS when the build has one (RLHF_WITH_BLAS: OpenBLAS through its
 /// CBLAS interface, the `rlhf::blas` CMake target, Debian's libopenblas-dev) and by Eigen's GEMM
 /// otherwise. Why a BLAS: on the small-K shapes of GPT-2 training (K = 128 ... 3072) OpenBLAS's
 /// hand-written AVX2/AVX-512 kernels run at 1.25–1.5× Eigen 3.4's rate (docs/kernels.md has the
-/// measurements); both give the same results up to float rounding.
+/// measurements); both give the same results up to float rounding. `small_gemm`, for products
+/// too small for a GEMM's operand packing to pay (a decoding step's few rows, attention's blocks
+/// of 16 query rows): register-blocked SIMD multiply-adds straight from the operands.
 ///
 /// Threads. The callers cut every product into tiles fixed by the shape and run one tile per
 /// thread; the GEMM itself must stay on one thread so that the summation order of each output
@@ -48,11 +51,11 @@ inline CBLAS_TRANSPOSE op(bool transposed) noexcept { return transposed ? CblasT
 }  // namespace blas_detail
 #endif
 
-/// C (M,N) = beta·C + op(A)·op(B) on one thread; op(A) is (M,K), op(B) is (K,N); A is stored
+/// C (M,N) = beta·C + alpha·op(A)·op(B) on one thread; op(A) is (M,K), op(B) is (K,N); A is stored
 /// (M,K) row-major with row stride lda, or (K,M) when `trans_a`; B likewise. beta is 0 or 1.
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B,
-          index_t ldb, T beta, T* C, index_t ldc) {
+void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
+          const T* B, index_t ldb, T beta, T* C, index_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
     if (beta == T(0)) mat(C, M, N, ldc).setZero();
@@ -64,9 +67,9 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* 
     const auto m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
     const auto a = static_cast<int>(lda), b = static_cast<int>(ldb), c = static_cast<int>(ldc);
     if constexpr (std::is_same_v<T, float>)
-      cblas_sgemm(CblasRowMajor, blas_detail::op(trans_a), blas_detail::op(trans_b), m, n, k, 1.0f, A, a, B, b, beta, C, c);
+      cblas_sgemm(CblasRowMajor, blas_detail::op(trans_a), blas_detail::op(trans_b), m, n, k, alpha, A, a, B, b, beta, C, c);
     else
-      cblas_dgemm(CblasRowMajor, blas_detail::op(trans_a), blas_detail::op(trans_b), m, n, k, 1.0, A, a, B, b, beta, C, c);
+      cblas_dgemm(CblasRowMajor, blas_detail::op(trans_a), blas_detail::op(trans_b), m, n, k, alpha, A, a, B, b, beta, C, c);
     return;
   }
 #endif
@@ -74,9 +77,9 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* 
   auto product = [&](const auto& a) {
     auto run = [&](const auto& b) {
       if (beta == T(0))
-        c.noalias() = a * b;
+        c.noalias() = alpha * a * b;
       else
-        c.noalias() += a * b;
+        c.noalias() += alpha * a * b;
     };
     if (trans_b)
       run(mat(B, N, K, ldb).transpose());
@@ -88,5 +91,78 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* 
   else
     product(mat(A, M, K, lda));
 }
+
+// Eigen's SIMD packet types (__m256 ...) as template arguments: GCC warns that their alignment
+// attributes are ignored there, as it does inside Eigen, which silences it the same way.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+namespace small_gemm_detail {
+/// o (R rows, W packets) = beta·o + a (R, K) · b (K, W packets); row strides lda, ldb, ldc.
+template <int R, int W, class T>
+void register_tile(T* o, const T* a, const T* b, index_t K, index_t lda, index_t ldb, index_t ldc, T beta) {
+  using namespace Eigen::internal;
+  using P = typename packet_traits<T>::type;
+  constexpr index_t S = packet_traits<T>::size;
+  P acc[R][W];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < W; ++j) acc[i][j] = pset1<P>(T(0));
+  for (index_t k = 0; k < K; ++k) {
+    P bk[W];
+    for (int j = 0; j < W; ++j) bk[j] = ploadu<P>(b + k * ldb + j * S);
+    for (int i = 0; i < R; ++i) {
+      const P ai = pset1<P>(a[i * lda + k]);
+      for (int j = 0; j < W; ++j) acc[i][j] = pmadd(ai, bk[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < W; ++j) {
+      T* out = o + i * ldc + j * S;
+      pstoreu(out, beta == T(0) ? acc[i][j] : padd(acc[i][j], ploadu<P>(out)));
+    }
+}
+/// R rows of C: tiles of W packets, then single packets, then scalar columns.
+template <int R, int W, class T>
+void row_block(T* c, const T* a, const T* b, index_t N, index_t K, index_t lda, index_t ldb, index_t ldc, T beta) {
+  constexpr index_t S = Eigen::internal::packet_traits<T>::size;
+  index_t n = 0;
+  for (; n + W * S <= N; n += W * S) register_tile<R, W>(c + n, a, b + n, K, lda, ldb, ldc, beta);
+  for (; n + S <= N; n += S) register_tile<R, 1>(c + n, a, b + n, K, lda, ldb, ldc, beta);
+  for (; n < N; ++n)
+    for (int i = 0; i < R; ++i) {
+      T acc = 0;
+      for (index_t k = 0; k < K; ++k) acc = Eigen::internal::pmadd(a[i * lda + k], b[k * ldb + n], acc);
+      T& out = c[i * ldc + n];
+      out = beta == T(0) ? acc : acc + out;
+    }
+}
+}  // namespace small_gemm_detail
+
+/// C (M,N) = beta·C + A (M,K) · B (K,N), all row-major with row strides lda, ldb, ldc, beta 0 or 1,
+/// without packing: for products too small for a GEMM's packing to pay (attention blocks of 16
+/// query rows, the few rows of a decoding step). Blocks of up to 4 rows of C keep about 8 SIMD
+/// accumulators in registers (1 row x 8 packets ... 4 rows x 2 packets: enough independent
+/// multiply-add chains to hide their latency) while they stream B's rows. Every element of C is
+/// the same k-ordered chain of multiply-adds, added to beta·C last, whatever M is and however C
+/// is cut into column ranges.
+template <class T>
+void small_gemm(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
+                index_t ldc) {
+  using namespace small_gemm_detail;
+  for (index_t m0 = 0; m0 < M; m0 += 4) {
+    T* c = C + m0 * ldc;
+    const T* a = A + m0 * lda;
+    switch (std::min<index_t>(4, M - m0)) {
+      case 4: row_block<4, 2>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+      case 3: row_block<3, 3>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+      case 2: row_block<2, 4>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+      default: row_block<1, 8>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+    }
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace rlhf::backend::eigen_detail

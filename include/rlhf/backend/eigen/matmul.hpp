@@ -32,9 +32,10 @@ struct matmul_kernels {
     if (M == 0 || N == 0) return;
     if (M <= few_rows && !transpose_weight) {  // column tiles of 128: a task per thread even for C = 128
       parallel_tasks((N + few_rows_cols - 1) / few_rows_cols, [&](index_t t) {
-        const index_t c0 = t * few_rows_cols;
-        few_rows_product(out.data(), inp.data(), weight.data(), bias.empty() ? nullptr : bias.data(), M, K, N, c0,
-                         std::min(few_rows_cols, N - c0));
+        const index_t c0 = t * few_rows_cols, nc = std::min(few_rows_cols, N - c0);
+        if (!bias.empty())
+          for (index_t r = 0; r < M; ++r) std::copy_n(bias.data() + c0, nc, out.data() + r * N + c0);
+        small_gemm<T>(M, nc, K, inp.data(), K, weight.data() + c0, N, bias.empty() ? T(0) : T(1), out.data() + c0, N);
       });
       return;
     }
@@ -44,9 +45,9 @@ struct matmul_kernels {
         mat(o, mr, nc, N).rowwise() = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias.data() + c0, nc);
       const T beta = bias.empty() ? T(0) : T(1);
       if (transpose_weight)  // W (N,K): out = inp · W[c0 .. c0+nc)ᵀ
-        gemm<T>(false, true, mr, nc, K, inp.data() + r0 * K, K, weight.data() + c0 * K, K, beta, o, N);
+        gemm<T>(false, true, mr, nc, K, T(1), inp.data() + r0 * K, K, weight.data() + c0 * K, K, beta, o, N);
       else
-        gemm<T>(false, false, mr, nc, K, inp.data() + r0 * K, K, weight.data() + c0, N, beta, o, N);
+        gemm<T>(false, false, mr, nc, K, T(1), inp.data() + r0 * K, K, weight.data() + c0, N, beta, o, N);
     });
   }
 
@@ -66,19 +67,19 @@ struct matmul_kernels {
         T* d = dinp.data() + r0 * K + c0;
         const T* g = dout.data() + r0 * N;
         if (transpose_weight)  // W (N,K): dinp += dout · W
-          gemm<T>(false, false, mr, nc, N, g, N, weight.data() + c0, K, T(1), d, K);
+          gemm<T>(false, false, mr, nc, N, T(1), g, N, weight.data() + c0, K, T(1), d, K);
         else  // W (K,N): dinp += dout · Wᵀ
-          gemm<T>(false, true, mr, nc, N, g, N, weight.data() + c0 * N, N, T(1), d, K);
+          gemm<T>(false, true, mr, nc, N, T(1), g, N, weight.data() + c0 * N, N, T(1), d, K);
       });
     if (!dweight.empty()) {
       if (transpose_weight)  // dW (N,K) += doutᵀ · inp
         tiled(N, K, [&](index_t r0, index_t mr, index_t c0, index_t nc) {
-          gemm<T>(true, false, mr, nc, M, dout.data() + r0, N, inp.data() + c0, K, T(1),
+          gemm<T>(true, false, mr, nc, M, T(1), dout.data() + r0, N, inp.data() + c0, K, T(1),
                   dweight.data() + r0 * K + c0, K);
         });
       else  // dW (K,N) += inpᵀ · dout
         tiled(K, N, [&](index_t r0, index_t mr, index_t c0, index_t nc) {
-          gemm<T>(true, false, mr, nc, M, inp.data() + r0, K, dout.data() + c0, N, T(1),
+          gemm<T>(true, false, mr, nc, M, T(1), inp.data() + r0, K, dout.data() + c0, N, T(1),
                   dweight.data() + r0 * N + c0, N);
         });
     }
@@ -92,78 +93,13 @@ struct matmul_kernels {
   }
 
  private:
-  /// Rows up to which the forward product skips Eigen's GEMM: a GEMM packs all of W (K x N) on
-  /// every call, which for the few rows of a decoding step costs as much as the product itself.
+  /// Rows up to which the forward product is small_gemm (eigen/gemm.hpp), not a packing GEMM: a
+  /// GEMM packs all of W (K x N) on every call, which for the few rows of a decoding step costs as
+  /// much as the product itself. small_gemm computes every output element as the same k-ordered
+  /// chain of multiply-adds whatever M and the tiling are, so a row's result does not depend on
+  /// the batch it is decoded in.
   static constexpr index_t few_rows = 32;
   static constexpr index_t few_rows_cols = 128;
-
-// Eigen's SIMD packet types (__m256 ...) as template arguments: GCC warns that their alignment
-// attributes are ignored there, as it does inside Eigen, which silences it the same way.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wignored-attributes"
-#endif
-  /// out[:, c0, c0+nc) = inp · W + bias for M <= few_rows, W (K,N) row-major, read in place.
-  /// Blocks of up to 4 rows; each block keeps about 8 SIMD accumulators in registers (1 row x 8
-  /// packets ... 4 rows x 2 packets: enough independent multiply-add chains to hide their
-  /// latency) while it streams W's rows. Every output element is the same k-ordered chain of
-  /// multiply-adds whatever M and the tiling are, so a row's result does not depend on the batch
-  /// it is decoded in.
-  template <class T>
-  static void few_rows_product(T* out, const T* a, const T* w, const T* bias, index_t M, index_t K, index_t N,
-                               index_t c0, index_t nc) {
-    for (index_t m0 = 0; m0 < M; m0 += 4) {
-      T* o = out + m0 * N;
-      const T* am = a + m0 * K;
-      switch (std::min<index_t>(4, M - m0)) {
-        case 4: row_block<4, 2>(o, am, w, bias, K, N, c0, nc); break;
-        case 3: row_block<3, 3>(o, am, w, bias, K, N, c0, nc); break;
-        case 2: row_block<2, 4>(o, am, w, bias, K, N, c0, nc); break;
-        default: row_block<1, 8>(o, am, w, bias, K, N, c0, nc); break;
-      }
-    }
-  }
-  /// R rows of o[:, c0, c0+nc) in tiles of W packets, then single packets, then scalars.
-  template <int R, int W, class T>
-  static void row_block(T* o, const T* a, const T* w, const T* bias, index_t K, index_t N, index_t c0, index_t nc) {
-    constexpr index_t S = Eigen::internal::packet_traits<T>::size;
-    index_t n = c0;
-    const index_t end = c0 + nc;
-    for (; n + W * S <= end; n += W * S) register_tile<R, W>(o + n, a, w + n, bias ? bias + n : nullptr, K, N);
-    for (; n + S <= end; n += S) register_tile<R, 1>(o + n, a, w + n, bias ? bias + n : nullptr, K, N);
-    for (; n < end; ++n)
-      for (int i = 0; i < R; ++i) {
-        T acc = 0;
-        for (index_t k = 0; k < K; ++k) acc = Eigen::internal::pmadd(a[i * K + k], w[k * N + n], acc);
-        o[i * N + n] = acc + (bias ? bias[n] : T(0));
-      }
-  }
-  /// o (R, W packets) = a (R, K) · w (K, W packets) + bias; rows strided N / K / N.
-  template <int R, int W, class T>
-  static void register_tile(T* o, const T* a, const T* w, const T* bias, index_t K, index_t N) {
-    using namespace Eigen::internal;
-    using P = typename packet_traits<T>::type;
-    constexpr index_t S = packet_traits<T>::size;
-    P acc[R][W];
-    for (int i = 0; i < R; ++i)
-      for (int j = 0; j < W; ++j) acc[i][j] = pset1<P>(T(0));
-    for (index_t k = 0; k < K; ++k) {
-      P wk[W];
-      for (int j = 0; j < W; ++j) wk[j] = ploadu<P>(w + k * N + j * S);
-      for (int i = 0; i < R; ++i) {
-        const P ai = pset1<P>(a[i * K + k]);
-        for (int j = 0; j < W; ++j) acc[i][j] = pmadd(ai, wk[j], acc[i][j]);
-      }
-    }
-    for (int j = 0; j < W; ++j) {
-      const P b = bias ? ploadu<P>(bias + j * S) : pset1<P>(T(0));
-      for (int i = 0; i < R; ++i) pstoreu(o + i * N + j * S, padd(acc[i][j], b));
-    }
-  }
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
   template <class T>
   static void check(index_t out_rows, index_t M, in_view<T> weight, index_t K, index_t N, bool transposed,
