@@ -6,6 +6,8 @@
 #   benchmarks/compare.sh [BUILD_DIR]          # default build/release (needs RLHF_BUILD_BENCHMARKS and the rlhf program)
 #   RLHF_COMPARE_THREADS="1"   only 1 thread (default "1 2")
 #   RLHF_COMPARE_SMALL=0       skip GPT-2 small (its cases take ~10 minutes of the run)
+#   RLHF_COMPARE_ROUNDS=3      rounds of the tiny-GPT cases (GPT-2 small: one round); the table
+#                              gives the median of each side and the range of per-round ratios
 #
 # Every case runs in its own process on each side, so each reports its own peak resident memory.
 # PyTorch is Debian's python3-torch run by /usr/bin/python3 (apt-get install -y python3-torch
@@ -21,12 +23,14 @@ build=${1:-$here/../build/release}
 bench=$build/benchmarks
 threads=${RLHF_COMPARE_THREADS:-1 2}
 small=${RLHF_COMPARE_SMALL:-1}
+rounds=${RLHF_COMPARE_ROUNDS:-3}
 py=/usr/bin/python3
 omp_blas=/usr/lib/x86_64-linux-gnu/openblas-openmp
 for b in rlhf_transformer_bench rlhf_reward_bench rlhf_dpo_bench rlhf_sampling_bench; do
   [[ -x $bench/$b ]] || { echo "compare.sh: $bench/$b is missing; build it: cmake --build $build --target $b" >&2; exit 1; }
 done
-[[ -x $build/rlhf ]] || { echo "compare.sh: $build/rlhf is missing; build it: cmake --build $build --target rlhf" >&2; exit 1; }
+rlhf=$build/examples/rlhf
+[[ -x $rlhf ]] || { echo "compare.sh: $rlhf is missing; build it: cmake --build $build --target rlhf" >&2; exit 1; }
 $py -c 'import torch' 2>/dev/null || { echo "compare.sh: no torch for $py; apt-get install -y python3-torch" >&2; exit 1; }
 [[ -e $omp_blas/libblas.so.3 ]] || { echo "compare.sh: $omp_blas missing; apt-get install -y libopenblas0-openmp" >&2; exit 1; }
 torch_py() { LD_LIBRARY_PATH=$omp_blas OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} $py "$here/pytorch_reference.py" "$@"; }
@@ -40,7 +44,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 cat > "$out/tiny.json" <<'EOF'
 {"vocab_size": 256, "n_positions": 64, "n_embd": 128, "n_layer": 4, "n_head": 4}
 EOF
-"$build/rlhf" init --config "$out/tiny.json" --head lm --tokenizer none --seed 7 --out "$out/model" > /dev/null
+"$rlhf" init --config "$out/tiny.json" --head lm --tokenizer none --seed 7 --out "$out/model" > /dev/null
 $py - "$out/ids.jsonl" <<'EOF'
 import json, random, sys
 random.seed(3)
@@ -50,7 +54,7 @@ with open(sys.argv[1], "w") as f:
         c = [random.randrange(256) for _ in range(random.randint(1, 40))]
         f.write(json.dumps({"prompt_ids": p, "completion_ids": c}) + "\n")
 EOF
-"$build/rlhf" logprobs --model "$out/model" --data "$out/ids.jsonl" --out "$out/ours.jsonl" > /dev/null
+"$rlhf" logprobs --model "$out/model" --data "$out/ids.jsonl" --out "$out/ours.jsonl" > /dev/null
 torch_py --check "$out/model" "$out/ids.jsonl" "$out/ours.jsonl" --tol 1e-4
 torch_py --threads 1 --steps 1 --case score_tiny --reps 1 > /dev/null  # warm the page cache
 LD_LIBRARY_PATH=$omp_blas $py -c "
@@ -58,7 +62,7 @@ import sys; sys.path.insert(0, '$here'); import torch, pytorch_reference as r; r
 
 # ---- 2. the cases, each in its own process, ours then PyTorch's ----
 # case | our binary | our benchmark (THREADS replaced) | PyTorch repetitions
-cases=(
+tiny_cases=(
   "train_tiny|rlhf_transformer_bench|BM_transformer_train_step/0/THREADS/|10"
   "score_tiny|rlhf_transformer_bench|BM_transformer_pass/0/1/THREADS/|20"
   "decode1_tiny|rlhf_transformer_bench|BM_transformer_decode/1/THREADS/0/|5"
@@ -67,30 +71,38 @@ cases=(
   "dpo_ref1|rlhf_dpo_bench|BM_dpo_step/ref:1/threads:THREADS/|10"
   "dpo_ref0|rlhf_dpo_bench|BM_dpo_step/ref:0/threads:THREADS/|10"
 )
-if [[ $small == 1 ]]; then
-  cases+=(
-    "train_small|rlhf_transformer_bench|BM_transformer_train_step/1/THREADS/|2"
-    "score_small|rlhf_transformer_bench|BM_transformer_pass/1/1/THREADS/|2"
-    "score_small_1x32|rlhf_transformer_bench|BM_transformer_gpt2_small_forward/THREADS/1/|5"
-    "decode1_small|rlhf_transformer_bench|BM_transformer_decode/1/THREADS/1/|2"
-    "decode16_small|rlhf_transformer_bench|BM_transformer_decode/16/THREADS/1/|2"
-  )
-fi
-for t in $threads; do
-  for c in "${cases[@]}"; do
-    IFS='|' read -r name binary filter reps <<< "$c"
-    filter=${filter//THREADS/$t}
-    echo "  $name, $t thread(s)..." >&2
-    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} "$bench/$binary" --benchmark_filter="^${filter}" --benchmark_min_time=2 \
-      --benchmark_out="$out/ours-$name-$t.json" --benchmark_out_format=json > /dev/null
-    torch_py --case "$name" --threads "$t" --reps "$reps" > "$out/torch-$name-$t.json"
+small_cases=(
+  "train_small|rlhf_transformer_bench|BM_transformer_train_step/1/THREADS/|3"
+  "score_small|rlhf_transformer_bench|BM_transformer_pass/1/1/THREADS/|3"
+  "score_small_1x32|rlhf_transformer_bench|BM_transformer_gpt2_small_forward/THREADS/1/|5"
+  "decode1_small|rlhf_transformer_bench|BM_transformer_decode/1/THREADS/1/|2"
+  "decode16_small|rlhf_transformer_bench|BM_transformer_decode/16/THREADS/1/|2"
+)
+run_case() {  # run_case ROUND THREADS "name|binary|filter|reps": ours, then PyTorch's
+  local round=$1 t=$2 name binary filter reps
+  IFS='|' read -r name binary filter reps <<< "$3"
+  filter=${filter//THREADS/$t}
+  echo "  round $round: $name, $t thread(s)" >&2
+  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} "$bench/$binary" --benchmark_filter="^${filter}" --benchmark_min_time=2 \
+    --benchmark_out="$out/ours-$name-$t-$round.json" --benchmark_out_format=json > /dev/null 2> "$out/stderr" ||
+    { cat "$out/stderr" >&2; exit 1; }
+  torch_py --case "$name" --threads "$t" --reps "$reps" > "$out/torch-$name-$t-$round.json"
+}
+for ((r = 1; r <= rounds; ++r)); do
+  for t in $threads; do
+    for c in "${tiny_cases[@]}"; do run_case "$r" "$t" "$c"; done
   done
 done
+if [[ $small == 1 ]]; then
+  for t in $threads; do
+    for c in "${small_cases[@]}"; do run_case 1 "$t" "$c"; done
+  done
+fi
 # Our own same-run references: the bandwidth limit, positions, top-p.
 "$bench/rlhf_transformer_bench" --benchmark_filter='^BM_stream_weights/[01]/|^BM_transformer_decode_at/' --benchmark_min_time=1 \
-  --benchmark_out="$out/ours-limits.json" --benchmark_out_format=json > /dev/null
+  --benchmark_out="$out/ours-limits.json" --benchmark_out_format=json > /dev/null 2> "$out/stderr"
 "$bench/rlhf_sampling_bench" --benchmark_filter='^BM_sampling_top_p/ref:[01]/zipf:1/' --benchmark_min_time=0.5 \
-  --benchmark_out="$out/ours-top_p.json" --benchmark_out_format=json > /dev/null
+  --benchmark_out="$out/ours-top_p.json" --benchmark_out_format=json > /dev/null 2> "$out/stderr"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- 3. the table ----
@@ -111,24 +123,34 @@ what = {
     "decode1_small": "decode 16 tokens, batch 1, GPT-2 small", "decode16_small": "decode 16 tokens, batch 16, GPT-2 small",
     "reward": "reward step, 16 pairs x 64", "dpo_ref1": "DPO step, reference on the fly", "dpo_ref0": "DPO step, precomputed reference",
 }
-print(f"\n{'work':44} {'thr':>3} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'target':>7}  {'ours MB':>8} {'torch MB':>9}")
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
+
+print(f"\n{'work':40} {'thr':>3} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} {'(range)':>13} {'target':>7}      {'ours MB':>7} {'torch MB':>8}")
 rows = {}
 for t in threads:
     for name in what:
-        o = f"{out}/ours-{name}-{t}.json"
-        if not os.path.exists(o):
+        runs = sorted(glob.glob(f"{out}/ours-{name}-{t}-*.json"))
+        if not runs:
             continue
-        (b,) = ours(o).values()
-        mine = b["real_time"] / {"ms": 1, "us": 1e3, "ns": 1e6, "s": 1e-3}[b["time_unit"]]
-        p = json.loads(open(f"{out}/torch-{name}-{t}.json").read().splitlines()[-1])
-        ratio = p["ms"] / mine
-        rows[(name, t)] = (mine, p["ms"], b.get("tokens/s"))
+        mine, theirs, ratios, tok, rss, trss, base = [], [], [], [], [], [], 0
+        for o in runs:
+            (b,) = ours(o).values()
+            ms = b["real_time"] / {"ms": 1, "us": 1e3, "ns": 1e6, "s": 1e-3}[b["time_unit"]]
+            p = json.loads(open(o.replace("/ours-", "/torch-")).read().splitlines()[-1])
+            mine.append(ms); theirs.append(p["ms"]); ratios.append(p["ms"] / ms)
+            tok.append(b.get("tokens/s", 0)); rss.append(b.get("peak_RSS_MB", float("nan"))); trss.append(p["peak_rss_mb"])
+            base = p["torch_rss_mb"]
+        ratio = median(ratios)
+        rows[(name, t)] = (median(mine), median(theirs), median(tok))
         tgt = targets.get(name)
         mark = "" if tgt is None else (" ok" if ratio >= tgt else " MISS")
-        print(f"{what[name]:44} {t:>3} {mine:10.1f} {p['ms']:10.1f} {ratio:6.2f}x {('>= %.1fx' % tgt) if tgt else '':>7}{mark:5}"
-              f" {b.get('peak_RSS_MB', float('nan')):8.0f} {p['peak_rss_mb']:9.0f}")
-print("(ratio = PyTorch ms / ours; MB = the process's peak resident memory; PyTorch's includes "
-      f"~{p['torch_rss_mb']:.0f} MB for the interpreter and torch itself)")
+        rng = f"({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+        print(f"{what[name]:40} {t:>3} {median(mine):9.1f} {median(theirs):9.1f} {ratio:5.2f}x {rng:>13} "
+              f"{('>= %.1fx' % tgt) if tgt else '':>7}{mark:5} {max(rss):7.0f} {max(trss):8.0f}")
+print(f"(ratio = PyTorch ms / ours, median of {len(ratios)} round(s) for the last row group; MB = the process's peak "
+      f"resident memory; PyTorch's includes ~{base:.0f} MB for the interpreter and torch itself)")
 
 lim = ours(f"{out}/ours-limits.json")
 print("\nour own limits, same run")

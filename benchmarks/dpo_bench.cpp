@@ -84,6 +84,7 @@ void BM_dpo_step(benchmark::State& st) {
   st.counters["pairs/s"] = benchmark::Counter(static_cast<double>(pairs), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(2 * pairs * (prompt_len + response_len)),
                                                benchmark::Counter::kIsIterationInvariantRate);
+  rlhf_bench::report_peak_rss(st);
   backend::set_num_threads(1);
 }
 BENCHMARK(BM_dpo_step)

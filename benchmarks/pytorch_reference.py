@@ -240,13 +240,17 @@ def peak_rss_mb():
 
 
 def timed(fn, reps, warmup=2):
-    """Mean wall ms per call after `warmup` calls, and the process CPU ms per call."""
+    """Median wall ms per call over `reps` calls after `warmup` calls, and the mean process CPU ms per call."""
     for _ in range(warmup):
         fn()
-    t0, c0 = time.perf_counter(), time.process_time()
+    walls, c0 = [], time.process_time()
     for _ in range(reps):
+        t0 = time.perf_counter()
         fn()
-    return (time.perf_counter() - t0) / reps * 1e3, (time.process_time() - c0) / reps * 1e3
+        walls.append(time.perf_counter() - t0)
+    walls.sort()
+    mid = walls[len(walls) // 2] if len(walls) % 2 else 0.5 * (walls[len(walls) // 2 - 1] + walls[len(walls) // 2])
+    return mid * 1e3, (time.process_time() - c0) / reps * 1e3
 
 
 def run_case(torch, case, threads, reps):

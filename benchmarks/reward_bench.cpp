@@ -67,6 +67,7 @@ void BM_reward_train_step(benchmark::State& st) {
   if (!std::isfinite(step())) st.SkipWithError("non-finite loss");
   for (auto _ : st) benchmark::DoNotOptimize(step());
   st.counters["pairs/s"] = benchmark::Counter(static_cast<double>(pairs), benchmark::Counter::kIsIterationInvariantRate);
+  rlhf_bench::report_peak_rss(st);
   backend::set_num_threads(1);
 }
 BENCHMARK(BM_reward_train_step)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -13,10 +13,13 @@
 /// in exactly that order. Logits are float (what models emit); every probability, mass and
 /// normaliser is computed in double from them.
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "rlhf/core/error.hpp"
@@ -40,6 +43,44 @@ inline bool comes_before(const entry& a, const entry& b) noexcept {
 struct canonical_less {
   bool operator()(const entry& a, const entry& b) const noexcept { return comes_before(a, b); }
 };
+
+/// Sorts `v` into the canonical order like std::sort with canonical_less, in O(n): a
+/// least-significant-digit radix sort of one 64-bit key per entry (the logit's bits mapped to a
+/// descending unsigned order, then the id ascending), 8 bits a pass, and a pass skipped when
+/// every key has the same digit there (the high bytes of the ids, mostly). A logit of -0.0 comes
+/// out as +0.0, the equal value that canonical_less ties it with. Short inputs use std::sort.
+inline void radix_sort_canonical(std::vector<entry>& v) {
+  const std::size_t n = v.size();
+  if (n < 512) {
+    std::sort(v.begin(), v.end(), canonical_less{});
+    return;
+  }
+  thread_local std::vector<std::uint64_t> keys, spare;  // reused: no allocation per call
+  keys.resize(n);
+  spare.resize(n);
+  std::array<std::array<std::uint32_t, 256>, 8> count{};
+  for (std::size_t i = 0; i < n; ++i) {
+    const float f = v[i].logit == 0.0f ? 0.0f : v[i].logit;
+    auto u = std::bit_cast<std::uint32_t>(f);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // ascending unsigned order of the floats
+    const std::uint64_t key = (static_cast<std::uint64_t>(~u) << 32) | static_cast<std::uint32_t>(v[i].id);
+    keys[i] = key;
+    for (int d = 0; d < 8; ++d) ++count[static_cast<std::size_t>(d)][(key >> (8 * d)) & 0xFFu];
+  }
+  for (int d = 0; d < 8; ++d) {
+    auto& c = count[static_cast<std::size_t>(d)];
+    if (c[(keys[0] >> (8 * d)) & 0xFFu] == n) continue;  // one digit for all: nothing to move
+    std::uint32_t offset = 0;
+    for (auto& x : c) offset += std::exchange(x, offset);
+    for (std::size_t i = 0; i < n; ++i) spare[c[(keys[i] >> (8 * d)) & 0xFFu]++] = keys[i];
+    keys.swap(spare);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto u = ~static_cast<std::uint32_t>(keys[i] >> 32);
+    v[i].logit = std::bit_cast<float>((u & 0x80000000u) ? (u & 0x7FFFFFFFu) : ~u);
+    v[i].id = static_cast<token_id>(static_cast<std::uint32_t>(keys[i]));
+  }
+}
 }  // namespace detail
 
 /// The tokens still in play for one row, with their current (processed) logits.

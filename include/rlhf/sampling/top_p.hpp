@@ -14,8 +14,8 @@
 /// their mass is short of p, a 2048-bucket histogram of the logits (counts, bounding each
 /// bucket's mass from below) finds a canonical prefix that surely holds the nucleus, and only
 /// that prefix is sorted. A small nucleus costs O(n log 64); a nucleus of size s costs O(n) plus
-/// O(s' log s'), s' = s plus the entries of one bucket; the vocabulary is sorted only when the
-/// nucleus is (nearly) all of it.
+/// a radix sort of s' entries, s' = s plus the entries of one bucket; the vocabulary is sorted only
+/// when the nucleus is (nearly) all of it.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -115,7 +115,7 @@ class top_p {
     kept.clear();
     for (std::size_t i = 0; i < n; ++i)
       if (bucket_of(l[i]) <= last) kept.push_back({l[i], ids[i]});
-    std::sort(kept.begin(), kept.end(), detail::canonical_less{});
+    detail::radix_sort_canonical(kept);
     double cum = 0.0;
     for (std::size_t j = 0; j < kept.size(); ++j) {
       cum += std::exp(static_cast<double>(kept[j].logit) - m);

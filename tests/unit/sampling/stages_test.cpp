@@ -376,3 +376,28 @@ TEST_CASE("bad parameters throw invalid_argument naming the stage and range", "[
   REQUIRE_THROWS_AS(logit_bias({{3, INFINITY}}), invalid_argument);
   REQUIRE_THROWS_AS(logit_bias({{3, 1.f}, {3, 2.f}}), invalid_argument);
 }
+
+TEST_CASE("radix_sort_canonical orders like std::sort with canonical_less", "[sampling][exact]") {
+  rlhf::counter_rng rng(11, 0);
+  std::uint64_t draw = 0;
+  for (const std::size_t n : {0u, 1u, 511u, 512u, 777u, 5000u, 40000u}) {
+    std::vector<rlhf::sampling::detail::entry> v(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double u = rng.uniform(draw++);
+      float l = static_cast<float>(std::round(rng.normal(draw++) * 8.0) / 4.0);  // many ties
+      if (u < 0.05) l = neg_inf;
+      else if (u < 0.10) l = -0.0f;
+      else if (u < 0.15) l = 0.0f;
+      else if (u < 0.20) l = std::ldexp(1.0f, -140);  // subnormal
+      // Sparse ids over the whole non-negative range: every byte of the key varies.
+      v[i] = {l, static_cast<token_id>((i * 2654435761u) % 2147483647u)};
+    }
+    auto want = v;
+    std::sort(want.begin(), want.end(), rlhf::sampling::detail::canonical_less{});
+    rlhf::sampling::detail::radix_sort_canonical(v);
+    INFO("n " << n);
+    bool same = true;
+    for (std::size_t i = 0; i < n; ++i) same = same && v[i].id == want[i].id && v[i].logit == want[i].logit;
+    REQUIRE(same);
+  }
+}

@@ -128,6 +128,8 @@ void row_block(T* c, const T* a, const T* b, index_t N, index_t K, index_t lda, 
   constexpr index_t S = Eigen::internal::packet_traits<T>::size;
   index_t n = 0;
   for (; n + W * S <= N; n += W * S) register_tile<R, W>(c + n, a, b + n, K, lda, ldb, ldc, beta);
+  if constexpr (W > 2)
+    for (; n + 2 * S <= N; n += 2 * S) register_tile<R, 2>(c + n, a, b + n, K, lda, ldb, ldc, beta);
   for (; n + S <= N; n += S) register_tile<R, 1>(c + n, a, b + n, K, lda, ldb, ldc, beta);
   for (; n < N; ++n)
     for (int i = 0; i < R; ++i) {
@@ -141,9 +143,10 @@ void row_block(T* c, const T* a, const T* b, index_t N, index_t K, index_t lda, 
 
 /// C (M,N) = beta·C + A (M,K) · B (K,N), all row-major with row strides lda, ldb, ldc, beta 0 or 1,
 /// without packing: for products too small for a GEMM's packing to pay (attention blocks of 16
-/// query rows, the few rows of a decoding step). Blocks of up to 4 rows of C keep about 8 SIMD
-/// accumulators in registers (1 row x 8 packets ... 4 rows x 2 packets: enough independent
-/// multiply-add chains to hide their latency) while they stream B's rows. Every element of C is
+/// query rows, the few rows of a decoding step). Blocks of up to 4 rows of C keep 8–12 SIMD
+/// accumulators in registers (4 rows x 3 packets, 3 x 4, 2 x 6, 1 x 8: enough independent
+/// multiply-add chains to hide their latency, and with AVX2's 16 registers, room for B's packets
+/// and the broadcast) while they stream B's rows; column remainders take 2, then 1 packet. Every element of C is
 /// the same k-ordered chain of multiply-adds, added to beta·C last, whatever M is and however C
 /// is cut into column ranges.
 template <class T>
@@ -154,9 +157,9 @@ void small_gemm(index_t M, index_t N, index_t K, const T* A, index_t lda, const 
     T* c = C + m0 * ldc;
     const T* a = A + m0 * lda;
     switch (std::min<index_t>(4, M - m0)) {
-      case 4: row_block<4, 2>(c, a, B, N, K, lda, ldb, ldc, beta); break;
-      case 3: row_block<3, 3>(c, a, B, N, K, lda, ldb, ldc, beta); break;
-      case 2: row_block<2, 4>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+      case 4: row_block<4, 3>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+      case 3: row_block<3, 4>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+      case 2: row_block<2, 6>(c, a, B, N, K, lda, ldb, ldc, beta); break;
       default: row_block<1, 8>(c, a, B, N, K, lda, ldb, ldc, beta); break;
     }
   }
