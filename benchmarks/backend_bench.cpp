@@ -144,7 +144,14 @@ void BM_raw_openblas_sgemm_backward(benchmark::State& st) {
   Args({1024, 128, 384, 0})->Args({1024, 128, 512, 0})->Args({1024, 512, 128, 0})->Args(            \
       {1024, 128, 256, 1})->Args({1024, 768, 768, 0})->Args({1024, 768, 3072, 0})->Args(             \
       {1024, 3072, 768, 0})->Args({64, 768, 50257, 1})->ArgNames({"M", "K", "N", "T"})
+// A decoding step's few rows (M <= 32: small_gemm / small_gemm_nt, no packing), both models.
+#define RLHF_FEW_ROWS_SHAPES                                                                           \
+  Args({1, 128, 384, 0})->Args({4, 128, 384, 0})->Args({8, 128, 384, 0})->Args({16, 128, 384, 0})->Args( \
+      {4, 768, 3072, 0})->Args({8, 768, 3072, 0})->Args({1, 128, 256, 1})->Args({16, 128, 256, 1})->Args( \
+      {1, 768, 2304, 0})->Args({16, 768, 3072, 0})->Args({32, 768, 2304, 0})->Args({32, 3072, 768, 0})->Args( \
+      {1, 768, 50257, 1})->Args({16, 768, 50257, 1})->Args({32, 768, 50257, 1})->ArgNames({"M", "K", "N", "T"})
 BENCHMARK(BM_matmul_forward)->RLHF_GEMM_SHAPES->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_matmul_forward)->RLHF_FEW_ROWS_SHAPES->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_raw_eigen_sgemm)->RLHF_GEMM_SHAPES->Unit(benchmark::kMicrosecond);
 // Backward shapes: every layer of both models, W (K,N), and the tied heads (T = 1, W (N,K)).
 #define RLHF_GEMM_BACKWARD_SHAPES                                                                     \
@@ -156,6 +163,7 @@ BENCHMARK(BM_matmul_backward)->RLHF_GEMM_BACKWARD_SHAPES->Unit(benchmark::kMicro
 BENCHMARK(BM_raw_eigen_sgemm_backward)->Args({1024, 128, 512, 0})->Args({1024, 768, 768, 0})->ArgNames({"M", "K", "N", "T"})->Unit(benchmark::kMicrosecond);
 #if defined(RLHF_WITH_BLAS)
 BENCHMARK(BM_raw_openblas_sgemm)->RLHF_GEMM_SHAPES->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_raw_openblas_sgemm)->RLHF_FEW_ROWS_SHAPES->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_raw_openblas_sgemm_backward)->RLHF_GEMM_BACKWARD_SHAPES->Unit(benchmark::kMicrosecond);
 #endif
 

@@ -33,7 +33,7 @@ rlhf=$build/examples/rlhf
 [[ -x $rlhf ]] || { echo "compare.sh: $rlhf is missing; build it: cmake --build $build --target rlhf" >&2; exit 1; }
 $py -c 'import torch' 2>/dev/null || { echo "compare.sh: no torch for $py; apt-get install -y python3-torch" >&2; exit 1; }
 [[ -e $omp_blas/libblas.so.3 ]] || { echo "compare.sh: $omp_blas missing; apt-get install -y libopenblas0-openmp" >&2; exit 1; }
-torch_py() { LD_LIBRARY_PATH=$omp_blas OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} $py "$here/pytorch_reference.py" "$@"; }
+torch_py() { LD_LIBRARY_PATH=$omp_blas $py "$here/pytorch_reference.py" "$@"; }
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -83,7 +83,7 @@ run_case() {  # run_case ROUND THREADS "name|binary|filter|reps": ours, then PyT
   IFS='|' read -r name binary filter reps <<< "$3"
   filter=${filter//THREADS/$t}
   echo "  round $round: $name, $t thread(s)" >&2
-  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} "$bench/$binary" --benchmark_filter="^${filter}" --benchmark_min_time=2 \
+  "$bench/$binary" --benchmark_filter="^${filter}" --benchmark_min_time=2 \
     --benchmark_out="$out/ours-$name-$t-$round.json" --benchmark_out_format=json > /dev/null 2> "$out/stderr" ||
     { cat "$out/stderr" >&2; exit 1; }
   torch_py --case "$name" --threads "$t" --reps "$reps" > "$out/torch-$name-$t-$round.json"

@@ -16,9 +16,9 @@
 //  - BM_transformer_decode_at/position (n_positions 320): one step at position 30 vs 250.
 // The side-by-side table against PyTorch: benchmarks/compare.sh.
 // Each benchmark checks once, before timing, that its output is finite / equal to the reference.
+#include <Eigen/Core>
 #include <benchmark/benchmark.h>
 
-#include <Eigen/Core>
 #include <cmath>
 #include <vector>
 
@@ -36,13 +36,7 @@ rlhf::gpt2_config tiny(rlhf::index_t n_positions = 64) {
   return c;
 }
 rlhf::gpt2_config gpt2_small() {  // 124M parameters
-  rlhf::gpt2_config c;
-  c.vocab_size = 50257;
-  c.n_positions = 1024;
-  c.n_embd = 768;
-  c.n_layer = 12;
-  c.n_head = 12;
-  return c;
+  return {.vocab_size = 50257, .n_positions = 1024, .n_embd = 768, .n_layer = 12, .n_head = 12};
 }
 
 rlhf::token_batch random_batch(rlhf::index_t B, rlhf::index_t T, rlhf::index_t V, std::uint64_t seed) {

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Forward kernels on hand-computed cases, stability at ±1e4 logits, bad input, float vs double,
 // AdamW against its formula, buffers, and (Eigen) bitwise determinism across thread counts.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <utility>
 
 #include "backend_fixture.hpp"
 #include "rlhf/backend/host_buffer.hpp"
@@ -453,5 +456,60 @@ TEMPLATE_LIST_TEST_CASE("pick_backward is the gradient of pick_forward and of ro
     B::pick_backward(grad.view(), g.view(), idx.view());
     const auto analytic = minus(as_double(download<B>(grad)), initial);
     CHECK(relative_error(analytic, numeric) < 1e-8);
+  }
+}
+
+namespace {
+/// Deterministic values in [-1, 1) for the product tests.
+std::vector<double> wave(std::size_t n, double phase) {
+  std::vector<double> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = std::sin(0.37 * static_cast<double>(i) + phase);
+  return v;
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("matmul forward: each row equals that row alone, bitwise, at 1..40 rows; close to double",
+                        "[backend][matmul]", backends) {
+  // Decoding computes a row's logits in batches of any size; sampling is batch-invariant only if
+  // a row's product does not depend on the rows beside it. 1..32 rows take the few-row kernels
+  // (a wide weight, 520 x 640 floats = 1.3 MB, takes the packed-panel path), 33..40 the GEMM.
+  using B = TestType;
+  for (const auto [K, N] : {std::pair<index_t, index_t>{37, 70}, {520, 640}}) {
+    for (const bool tr : {false, true}) {
+      const auto w_host = wave(static_cast<std::size_t>(K * N), 0.5);
+      auto w = upload<B, float>(w_host, tr ? shape{N, K} : shape{K, N});
+      auto bias = upload<B, float>(wave(static_cast<std::size_t>(N), 1.5), {N});
+      const index_t max_rows = 40;
+      const auto x_host = wave(static_cast<std::size_t>(max_rows * K), 2.5);
+      std::vector<float> alone;  // each row computed alone
+      for (index_t r = 0; r < max_rows; ++r) {
+        auto x = upload<B, float>(std::vector<double>(x_host.begin() + r * K, x_host.begin() + (r + 1) * K), {1, K});
+        typename B::template buffer<float> out(shape{1, N});
+        B::matmul_forward(out.view(), x.view(), w.view(), bias.view(), tr);
+        const auto o = download<B>(out);
+        alone.insert(alone.end(), o.begin(), o.end());
+      }
+      // Double reference of row r, column n.
+      auto ref = [&](index_t r, index_t n) {
+        double s = static_cast<float>(std::sin(0.37 * static_cast<double>(n) + 1.5));
+        for (index_t k = 0; k < K; ++k)
+          s += static_cast<double>(static_cast<float>(x_host[static_cast<std::size_t>(r * K + k)])) *
+               static_cast<float>(w_host[static_cast<std::size_t>(tr ? n * K + k : k * N + n)]);
+        return s;
+      };
+      double worst = 0;
+      for (index_t r = 0; r < max_rows; ++r)
+        for (index_t n = 0; n < N; ++n)
+          worst = std::max(worst, std::abs(alone[static_cast<std::size_t>(r * N + n)] - ref(r, n)));
+      INFO("K " << K << " N " << N << " transposed " << tr);
+      CHECK(worst < 1e-4 * std::sqrt(static_cast<double>(K)));
+      for (const index_t M : {2, 3, 4, 5, 8, 16, 31, 32}) {
+        auto x = upload<B, float>(std::vector<double>(x_host.begin(), x_host.begin() + M * K), {M, K});
+        typename B::template buffer<float> out(shape{M, N});
+        B::matmul_forward(out.view(), x.view(), w.view(), bias.view(), tr);
+        INFO("M " << M);
+        CHECK(download<B>(out) == std::vector<float>(alone.begin(), alone.begin() + M * N));
+      }
+    }
   }
 }

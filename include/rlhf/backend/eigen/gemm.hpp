@@ -19,6 +19,9 @@
 /// single-threaded by itself inside the callers' parallel regions and follows omp_get_max_threads()
 /// (that is, eigen::set_num_threads(1)) outside them; its serial build has no threads.
 // IWYU pragma: private
+#include <algorithm>
+#include <vector>
+
 #include "rlhf/backend/eigen/common.hpp"
 
 #if defined(RLHF_WITH_BLAS)
@@ -110,7 +113,14 @@ void register_tile(T* o, const T* a, const T* b, index_t K, index_t lda, index_t
     for (int j = 0; j < W; ++j) acc[i][j] = pset1<P>(T(0));
   for (index_t k = 0; k < K; ++k) {
     P bk[W];
-    for (int j = 0; j < W; ++j) bk[j] = ploadu<P>(b + k * ldb + j * S);
+    for (int j = 0; j < W; ++j) {
+      bk[j] = ploadu<P>(b + k * ldb + j * S);
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+      // Keep B's packets in registers: left alone, GCC folds each load into every multiply-add
+      // as a memory operand, R loads per packet instead of one, and the loads become the bound.
+      if constexpr (R > 1) __asm__("" : "+x"(bk[j]));
+#endif
+    }
     for (int i = 0; i < R; ++i) {
       const P ai = pset1<P>(a[i * lda + k]);
       for (int j = 0; j < W; ++j) acc[i][j] = pmadd(ai, bk[j], acc[i][j]);
@@ -139,29 +149,120 @@ void row_block(T* c, const T* a, const T* b, index_t N, index_t K, index_t lda, 
       out = beta == T(0) ? acc : acc + out;
     }
 }
+/// c[i·ldc + j] (+)= Σ_k a_i[k]·b_j[k] for R rows a_i of A and Q rows b_j of B (both K long,
+/// contiguous): one SIMD chain per (i, j) over the packets of k, reduced, then the scalar tail.
+template <int R, int Q, class T>
+void dot_tile(T* c, const T* a, const T* b, index_t K, index_t lda, index_t ldb, index_t ldc, T beta) {
+  using namespace Eigen::internal;
+  using P = typename packet_traits<T>::type;
+  constexpr index_t S = packet_traits<T>::size;
+  P acc[R][Q];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < Q; ++j) acc[i][j] = pset1<P>(T(0));
+  index_t k = 0;
+  for (; k + S <= K; k += S) {
+    P bk[Q];
+    for (int j = 0; j < Q; ++j) bk[j] = ploadu<P>(b + j * ldb + k);
+    for (int i = 0; i < R; ++i) {
+      const P ai = ploadu<P>(a + i * lda + k);
+      for (int j = 0; j < Q; ++j) acc[i][j] = pmadd(ai, bk[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < Q; ++j) {
+      T sum = predux(acc[i][j]);
+      for (index_t t = k; t < K; ++t) sum += a[i * lda + t] * b[j * ldb + t];
+      T& out = c[i * ldc + j];
+      out = beta == T(0) ? sum : sum + out;
+    }
+}
 }  // namespace small_gemm_detail
 
 /// C (M,N) = beta·C + A (M,K) · B (K,N), all row-major with row strides lda, ldb, ldc, beta 0 or 1,
 /// without packing: for products too small for a GEMM's packing to pay (attention blocks of 16
-/// query rows, the few rows of a decoding step). Blocks of up to 4 rows of C keep 8–12 SIMD
-/// accumulators in registers (4 rows x 3 packets, 3 x 4, 2 x 6, 1 x 8: enough independent
-/// multiply-add chains to hide their latency, and with AVX2's 16 registers, room for B's packets
-/// and the broadcast) while they stream B's rows; column remainders take 2, then 1 packet. Every element of C is
-/// the same k-ordered chain of multiply-adds, added to beta·C last, whatever M is and however C
-/// is cut into column ranges.
+/// query rows, the few rows of a decoding step). Register tiles keep 8–12 SIMD accumulators
+/// (enough independent multiply-add chains to hide their latency; with AVX2's 16 registers, room
+/// for B's packets and the broadcast). Fewer than 4 rows: each block of rows streams B once
+/// (1 x 8, 2 x 6, 3 x 4 packets). 4 rows or more: B is cut into panels of 3 packets (K x 24
+/// floats) and every block of 4 rows runs over a panel before the next; a panel whose rows lie
+/// far apart in memory (a wide B: 12 KB between rows of GPT-2's c_fc, a TLB miss and no
+/// prefetch per row) is first copied to a contiguous buffer, so B comes from memory once and the
+/// row blocks read it from L1/L2 (without the copy these products ran at a third of OpenBLAS's
+/// rate at M = 16). Every element of C is the same k-ordered chain of
+/// multiply-adds, added to beta·C last, whatever M is: column ranges of whole packets are SIMD
+/// and the last N mod S columns scalar in every layout, so a row's result does not depend on the
+/// rows computed with it.
 template <class T>
 void small_gemm(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
                 index_t ldc) {
   using namespace small_gemm_detail;
-  for (index_t m0 = 0; m0 < M; m0 += 4) {
-    T* c = C + m0 * ldc;
-    const T* a = A + m0 * lda;
-    switch (std::min<index_t>(4, M - m0)) {
-      case 4: row_block<4, 3>(c, a, B, N, K, lda, ldb, ldc, beta); break;
-      case 3: row_block<3, 4>(c, a, B, N, K, lda, ldb, ldc, beta); break;
-      case 2: row_block<2, 6>(c, a, B, N, K, lda, ldb, ldc, beta); break;
-      default: row_block<1, 8>(c, a, B, N, K, lda, ldb, ldc, beta); break;
+  if (M < 4) {
+    switch (M) {
+      case 3: row_block<3, 4>(C, A, B, N, K, lda, ldb, ldc, beta); break;
+      case 2: row_block<2, 6>(C, A, B, N, K, lda, ldb, ldc, beta); break;
+      case 1: row_block<1, 8>(C, A, B, N, K, lda, ldb, ldc, beta); break;
+      default: break;
     }
+    return;
+  }
+  constexpr index_t S = Eigen::internal::packet_traits<T>::size;
+  const bool pack = K * ldb * static_cast<index_t>(sizeof(T)) > (index_t{1} << 20);
+  thread_local std::vector<T> packed;
+  if (pack) packed.resize(static_cast<std::size_t>(K * 3 * S));
+  auto panel = [&]<int W>(index_t n) {  // every row over columns [n, n + W·S)
+    const T* b = B + n;
+    index_t ld = ldb;
+    if (pack) {
+      using P = typename Eigen::internal::packet_traits<T>::type;
+      for (index_t k = 0; k < K; ++k)
+        for (int j = 0; j < W; ++j)
+          Eigen::internal::pstoreu(packed.data() + (k * W + j) * S, Eigen::internal::ploadu<P>(B + k * ldb + n + j * S));
+      b = packed.data();
+      ld = W * S;
+    }
+    for (index_t m0 = 0; m0 < M; m0 += 4) {
+      T* c = C + m0 * ldc + n;
+      const T* a = A + m0 * lda;
+      switch (std::min<index_t>(4, M - m0)) {
+        case 4: register_tile<4, W>(c, a, b, K, lda, ld, ldc, beta); break;
+        case 3: register_tile<3, W>(c, a, b, K, lda, ld, ldc, beta); break;
+        case 2: register_tile<2, W>(c, a, b, K, lda, ld, ldc, beta); break;
+        default: register_tile<1, W>(c, a, b, K, lda, ld, ldc, beta); break;
+      }
+    }
+  };
+  index_t n = 0;
+  for (; n + 3 * S <= N; n += 3 * S) panel.template operator()<3>(n);
+  for (; n + 2 * S <= N; n += 2 * S) panel.template operator()<2>(n);
+  for (; n + S <= N; n += S) panel.template operator()<1>(n);
+  for (; n < N; ++n)  // the scalar columns, as row_block computes them
+    for (index_t m = 0; m < M; ++m) {
+      T acc = 0;
+      for (index_t k = 0; k < K; ++k) acc = Eigen::internal::pmadd(A[m * lda + k], B[k * ldb + n], acc);
+      T& out = C[m * ldc + n];
+      out = beta == T(0) ? acc : acc + out;
+    }
+}
+
+/// C (M,N) = beta·C + A (M,K) · Bᵀ, B stored (N,K) row-major (the tied LM head's embedding
+/// table), for few rows M: blocks of 4 rows of B stay in L1 while every row of A is dotted with
+/// them, so B is read once from memory — a decoding step's head reads the table at the
+/// bandwidth limit instead of packing it as a GEMM would. Every element of C is the same chain
+/// (SIMD over k, reduced, the k tail, then beta·C), whatever M is and however C is cut.
+template <class T>
+void small_gemm_nt(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
+                   index_t ldc) {
+  using namespace small_gemm_detail;
+  index_t n = 0;
+  for (; n + 4 <= N; n += 4) {
+    index_t m = 0;
+    for (; m + 2 <= M; m += 2) dot_tile<2, 4>(C + m * ldc + n, A + m * lda, B + n * ldb, K, lda, ldb, ldc, beta);
+    if (m < M) dot_tile<1, 4>(C + m * ldc + n, A + m * lda, B + n * ldb, K, lda, ldb, ldc, beta);
+  }
+  for (; n < N; ++n) {
+    index_t m = 0;
+    for (; m + 2 <= M; m += 2) dot_tile<2, 1>(C + m * ldc + n, A + m * lda, B + n * ldb, K, lda, ldb, ldc, beta);
+    if (m < M) dot_tile<1, 1>(C + m * ldc + n, A + m * lda, B + n * ldb, K, lda, ldb, ldc, beta);
   }
 }
 #if defined(__GNUC__) && !defined(__clang__)

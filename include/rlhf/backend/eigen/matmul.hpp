@@ -30,12 +30,16 @@ struct matmul_kernels {
     check<T>(out.rows(), M, weight, K, N, transpose_weight, "matmul_forward");
     if (!bias.empty()) expect_shape(bias.extents(), shape{N}, "matmul_forward: bias");
     if (M == 0 || N == 0) return;
-    if (M <= few_rows && !transpose_weight) {  // column tiles of 128: a task per thread even for C = 128
+    if (M <= few_rows) {  // column tiles of 128: a task per thread even for C = 128
       parallel_tasks((N + few_rows_cols - 1) / few_rows_cols, [&](index_t t) {
         const index_t c0 = t * few_rows_cols, nc = std::min(few_rows_cols, N - c0);
         if (!bias.empty())
           for (index_t r = 0; r < M; ++r) std::copy_n(bias.data() + c0, nc, out.data() + r * N + c0);
-        small_gemm<T>(M, nc, K, inp.data(), K, weight.data() + c0, N, bias.empty() ? T(0) : T(1), out.data() + c0, N);
+        const T beta = bias.empty() ? T(0) : T(1);
+        if (transpose_weight)  // W (N,K): rows c0 .. c0+nc of W dotted with each input row
+          small_gemm_nt<T>(M, nc, K, inp.data(), K, weight.data() + c0 * K, K, beta, out.data() + c0, N);
+        else
+          small_gemm<T>(M, nc, K, inp.data(), K, weight.data() + c0, N, beta, out.data() + c0, N);
       });
       return;
     }
