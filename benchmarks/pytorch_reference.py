@@ -42,10 +42,9 @@ BLAS is visible in its output. PyTorch wheels from download.pytorch.org bring MK
 their own and need none of this.
 On a machine whose cores are busy with other work, set OMP_WAIT_POLICY=PASSIVE for this script and
 for the C++ benchmarks alike (both use libgomp): with the default spinning waits, 2-thread runs
-without a free second core take several times longer than 1-thread runs. Measured numbers and the
-ratios: docs/performance.md, "Trainer steps against PyTorch". (The PyTorch figures of the default
-mode quoted in docs/transformer.md, 84 ms / 52 ms per train step, were given before torch was
-installed here, and not measured with this BLAS set-up.)
+without a free second core take several times longer than 1-thread runs; on an idle machine leave
+it unset (passive waits cost every parallel region a wake-up). benchmarks/compare.sh runs every
+case of both sides and prints the ratios; the measured table is in docs/performance.md.
 """
 import argparse
 import math

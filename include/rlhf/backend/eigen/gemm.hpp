@@ -132,6 +132,18 @@ void register_tile(T* o, const T* a, const T* b, index_t K, index_t lda, index_t
       pstoreu(out, beta == T(0) ? acc[i][j] : padd(acc[i][j], ploadu<P>(out)));
     }
 }
+/// Column c[0] of `rows` rows (+)= a · b[:, 0]: the scalar chain every kernel here uses for the
+/// last N mod S columns (one function, so one rounding: a row's result is the same in each).
+template <class T>
+void scalar_column(T* c, const T* a, const T* b, index_t rows, index_t K, index_t lda, index_t ldb, index_t ldc,
+                   T beta) {
+  for (index_t i = 0; i < rows; ++i) {
+    T acc = 0;
+    for (index_t k = 0; k < K; ++k) acc = Eigen::internal::pmadd(a[i * lda + k], b[k * ldb], acc);
+    T& out = c[i * ldc];
+    out = beta == T(0) ? acc : acc + out;
+  }
+}
 /// R rows of C: tiles of W packets, then single packets, then scalar columns.
 template <int R, int W, class T>
 void row_block(T* c, const T* a, const T* b, index_t N, index_t K, index_t lda, index_t ldb, index_t ldc, T beta) {
@@ -141,13 +153,7 @@ void row_block(T* c, const T* a, const T* b, index_t N, index_t K, index_t lda, 
   if constexpr (W > 2)
     for (; n + 2 * S <= N; n += 2 * S) register_tile<R, 2>(c + n, a, b + n, K, lda, ldb, ldc, beta);
   for (; n + S <= N; n += S) register_tile<R, 1>(c + n, a, b + n, K, lda, ldb, ldc, beta);
-  for (; n < N; ++n)
-    for (int i = 0; i < R; ++i) {
-      T acc = 0;
-      for (index_t k = 0; k < K; ++k) acc = Eigen::internal::pmadd(a[i * lda + k], b[k * ldb + n], acc);
-      T& out = c[i * ldc + n];
-      out = beta == T(0) ? acc : acc + out;
-    }
+  for (; n < N; ++n) scalar_column(c + n, a, b + n, R, K, lda, ldb, ldc, beta);
 }
 /// c[i·ldc + j] (+)= Σ_k a_i[k]·b_j[k] for R rows a_i of A and Q rows b_j of B (both K long,
 /// contiguous): one SIMD chain per (i, j) over the packets of k, reduced, then the scalar tail.
@@ -183,7 +189,8 @@ void dot_tile(T* c, const T* a, const T* b, index_t K, index_t lda, index_t ldb,
 /// query rows, the few rows of a decoding step). Register tiles keep 8–12 SIMD accumulators
 /// (enough independent multiply-add chains to hide their latency; with AVX2's 16 registers, room
 /// for B's packets and the broadcast). Fewer than 4 rows: each block of rows streams B once
-/// (1 x 8, 2 x 6, 3 x 4 packets). 4 rows or more: B is cut into panels of 3 packets (K x 24
+/// (1 x 8, 2 x 6, 3 x 4 packets; a k-outer stream of whole rows of B with the partial sums in L1
+/// measured 2x slower, store-forwarding bound). 4 rows or more: B is cut into panels of 3 packets (K x 24
 /// floats) and every block of 4 rows runs over a panel before the next; a panel whose rows lie
 /// far apart in memory (a wide B: 12 KB between rows of GPT-2's c_fc, a TLB miss and no
 /// prefetch per row) is first copied to a contiguous buffer, so B comes from memory once and the
@@ -196,6 +203,7 @@ template <class T>
 void small_gemm(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
                 index_t ldc) {
   using namespace small_gemm_detail;
+  constexpr index_t S = Eigen::internal::packet_traits<T>::size;
   if (M < 4) {
     switch (M) {
       case 3: row_block<3, 4>(C, A, B, N, K, lda, ldb, ldc, beta); break;
@@ -205,7 +213,6 @@ void small_gemm(index_t M, index_t N, index_t K, const T* A, index_t lda, const 
     }
     return;
   }
-  constexpr index_t S = Eigen::internal::packet_traits<T>::size;
   const bool pack = K * ldb * static_cast<index_t>(sizeof(T)) > (index_t{1} << 20);
   thread_local std::vector<T> packed;
   if (pack) packed.resize(static_cast<std::size_t>(K * 3 * S));
@@ -235,13 +242,7 @@ void small_gemm(index_t M, index_t N, index_t K, const T* A, index_t lda, const 
   for (; n + 3 * S <= N; n += 3 * S) panel.template operator()<3>(n);
   for (; n + 2 * S <= N; n += 2 * S) panel.template operator()<2>(n);
   for (; n + S <= N; n += S) panel.template operator()<1>(n);
-  for (; n < N; ++n)  // the scalar columns, as row_block computes them
-    for (index_t m = 0; m < M; ++m) {
-      T acc = 0;
-      for (index_t k = 0; k < K; ++k) acc = Eigen::internal::pmadd(A[m * lda + k], B[k * ldb + n], acc);
-      T& out = C[m * ldc + n];
-      out = beta == T(0) ? acc : acc + out;
-    }
+  for (; n < N; ++n) scalar_column(C + n, A, B + n, M, K, lda, ldb, ldc, beta);
 }
 
 /// C (M,N) = beta·C + A (M,K) · Bᵀ, B stored (N,K) row-major (the tied LM head's embedding
