@@ -474,7 +474,8 @@ TEMPLATE_LIST_TEST_CASE("matmul forward: each row equals that row alone, bitwise
   // a row's product does not depend on the rows beside it. 1..32 rows take the few-row kernels
   // (a wide weight, 520 x 640 floats = 1.3 MB, takes the packed-panel path), 33..40 the GEMM.
   using B = TestType;
-  for (const auto [K, N] : {std::pair<index_t, index_t>{37, 70}, {520, 640}}) {
+  for (const auto& shape_kn : {std::pair<index_t, index_t>{37, 70}, {520, 640}}) {
+    const index_t K = shape_kn.first, N = shape_kn.second;  // (not a structured binding: clang 14 cannot capture one)
     for (const bool tr : {false, true}) {
       const auto w_host = wave(static_cast<std::size_t>(K * N), 0.5);
       auto w = upload<B, float>(w_host, tr ? shape{N, K} : shape{K, N});
