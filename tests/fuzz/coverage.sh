@@ -19,7 +19,7 @@ for bin in "$build"/tests/fuzz/rlhf_fuzz_*; do
   name=${bin##*/rlhf_fuzz_}
   dirs=("$root/tests/fuzz/corpus/$name")
   [[ -d $work/$name ]] && dirs+=("$work/$name")
-  inputs=$(find "${dirs[@]}" -type f | wc -l)
+  inputs=$(find -L "${dirs[@]}" -type f | wc -l)
   out=$build/profiles/$name
   rm -rf "$out" && mkdir -p "$out"
   LLVM_PROFILE_FILE="$out/%p.profraw" "$bin" -runs=0 -timeout=10 -rss_limit_mb=2048 -max_len=65536 "${dirs[@]}" \
