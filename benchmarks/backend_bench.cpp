@@ -97,9 +97,8 @@ void BM_raw_eigen_sgemm_backward(benchmark::State& st) {
 #if defined(RLHF_WITH_BLAS)
 // The same products as single cblas_sgemm calls on one OpenBLAS thread, untiled: the machine's
 // rate our matmul (tiled, one GEMM per tile) must reach (docs/kernels.md: >= 0.95x).
-void openblas_one_thread() {
-  if (openblas_get_parallel() == OPENBLAS_THREAD) openblas_set_num_threads(1);
-}
+// One OpenBLAS thread, as the backend runs it (its own set-up, not a copy of it).
+void openblas_one_thread() { rlhf::backend::eigen_detail::blas_detail::single_threaded_once(); }
 void BM_raw_openblas_sgemm(benchmark::State& st) {
   openblas_one_thread();
   const index_t M = st.range(0), K = st.range(1), N = st.range(2);
