@@ -17,6 +17,17 @@
 
 namespace rlhf::fuzz {
 
+/// The readers' resource limits (core/limits.hpp), lowered for every harness so that inputs of
+/// at most -max_len (64 KiB) reach the branches that refuse oversized input; a limit already set
+/// in the environment is kept.
+inline const bool small_limits = [] {
+  ::setenv("RLHF_MAX_JSONL_LINE", "4096", /*overwrite=*/0);
+  ::setenv("RLHF_MAX_JSON_DEPTH", "24", 0);
+  ::setenv("RLHF_MAX_VOCAB", "8192", 0);
+  ::setenv("RLHF_MAX_TOKENIZER_FILE", "32768", 0);
+  return true;
+}();
+
 /// A per-process scratch directory holding the current input under `name`.
 inline std::filesystem::path input_file(std::string_view name, const std::uint8_t* data, std::size_t size) {
   static const std::filesystem::path dir = [] {
