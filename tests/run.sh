@@ -26,8 +26,9 @@
 # by claim, pipeline.full), plus
 #   thrust-omp  thrust-OMP as the *default* backend: the rlhf program and its end-to-end test;
 #   tsan        clang ThreadSanitizer with LLVM OpenMP's Archer tool: the multithreaded suites
-#               (train, decoding, sampling, model, backend, thrust) on 2 OpenMP threads; the first
-#               report fails the suite (~7 minutes to build here, 76 s to run).
+#               (train, decoding, sampling, model, backend, thrust on 2 OpenMP threads; io, whose
+#               GPT-2 tokenizer cache is shared by 4 std::threads); the first report fails
+#               the suite (~8 minutes to build here, ~80 s to run at -j2).
 # RLHF_TEST_STAGES="release sanitize" (say) picks stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +43,7 @@ source tests/deps.sh
 declare -A targets=(
   [release]="rlhf_examples rlhf_test_task"
   [sanitize]="rlhf_test_core rlhf_test_io rlhf_test_data rlhf_test_objective rlhf_test_sampling rlhf_test_decoding rlhf_test_model rlhf_test_train rlhf_test_backend rlhf_test_thrust rlhf_test_dist"
-  [tsan]="rlhf_test_train rlhf_test_decoding rlhf_test_sampling rlhf_test_model rlhf_test_backend rlhf_test_thrust"
+  [tsan]="rlhf_test_train rlhf_test_decoding rlhf_test_sampling rlhf_test_model rlhf_test_backend rlhf_test_thrust rlhf_test_io"
   [thrust-omp]="rlhf_cli"
   [cuda]="rlhf_test_thrust rlhf_thrust_backend_bench example_bandit_closed_form rlhf_test_io"
 )
@@ -52,7 +53,7 @@ declare -A exclude=(
 )
 declare -A tests=(
   [sanitize]="^(core|io|data|objective|sampling|decoding|model|train|backend|thrust|dist|dist[.]np[23])$"
-  [tsan]="^(train|decoding|sampling|model|backend|thrust)$"
+  [tsan]="^(train|decoding|sampling|model|backend|thrust|io)$"
   [thrust-omp]="^cli$"
 )
 
@@ -65,7 +66,7 @@ for stage in $stages; do
   cmake --preset "$stage" ${RLHF_CMAKE_EXTRA:-} -DRLHF_FULL=$([[ $full == 1 ]] && echo ON || echo OFF) \
     -DRLHF_FUZZ_SECONDS="${RLHF_FUZZ_SECONDS:-30}" >/dev/null
   build=(cmake --build --preset "$stage" -j "$jobs")
-  # tsan always stays on the multithreaded suites (every suite under TSan would double its time).
+  # tsan always stays on the suites that run threads (OpenMP regions; io's tokenizer shared by 4 threads).
   narrow=$([[ $full != 1 || $stage == tsan ]] && echo 1 || echo 0)
   if [[ $narrow == 1 && -n ${targets[$stage]:-} ]]; then build+=(--target ${targets[$stage]}); fi
   "${build[@]}"

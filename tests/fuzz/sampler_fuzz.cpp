@@ -16,7 +16,8 @@
 namespace {
 std::vector<float> vocabulary_logits(int n, int step) {
   std::vector<float> l(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) l[static_cast<std::size_t>(i)] = -std::log1p(static_cast<float>((i * 7 + step) % n)) + (i % 5 == 0 ? 0.0f : 0.125f);
+  for (int i = 0; i < n; ++i)  // Zipf-like, rotated each step; every fifth entry ties its neighbours' rank
+    l[static_cast<std::size_t>(i)] = -std::log1p(static_cast<float>((i * 7 + step) % n)) + (i % 5 == 0 ? 0.0f : 0.125f);
   l[3] = -std::numeric_limits<float>::infinity();
   return l;
 }
