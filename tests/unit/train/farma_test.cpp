@@ -107,10 +107,10 @@ TEMPLATE_LIST_TEST_CASE("token rewards: the gathered read-out equals the full fo
     const auto full = a.forward(batch);
     const auto got = b.forward_picked(batch);
     const auto inferred = b.score_picked(batch);
-    // bool(...): nvcc's front end finds Catch's `Decomposer <= x` and xtensor's element-wise
-    // `<=` equally good for an xtensor operand (the cuda preset compiles this file).
-    CHECK(bool(inferred.picked == got.picked));
-    CHECK(bool(inferred.max == got.max));
+    // Double parentheses, as heads_test and transformer_test: nvcc's front end finds Catch's
+    // `Decomposer <= x` and xtensor's element-wise `<=` equally good for an xtensor operand.
+    CHECK((inferred.picked == got.picked));
+    CHECK((inferred.max == got.max));
     xt::xtensor<T, 3> dense = xt::zeros<T>(full.shape());
     xt::xtensor<T, 2> dp = xt::zeros<T>(got.picked.shape()), dm = xt::zeros<T>(got.max.shape());
     for (std::size_t r = 0; r < batch.tokens.shape(0); ++r) {
